@@ -1,0 +1,395 @@
+//! The embedded backend: one redb file.
+
+use crate::key::SEP;
+use crate::tables::{self, AUDIT, EVENTS, META, OBJECT_REFS, OBJECTS, REFS, meta_keys};
+use crate::{
+    Envelope, ListQuery, Log, LogEntry, ObjectKey, Page, Precondition, ReadOps, Record, Reference,
+    Result, Storage, StoreError, WriteOps,
+};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use std::path::Path;
+
+/// The redb-backed [`Storage`].
+pub struct RedbStorage {
+    db: Database,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl RedbStorage {
+    /// Opens (or creates) the database file at `path` and makes sure every table exists.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the file cannot be opened or was written by a newer format.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = Database::create(path).map_err(backend)?;
+        let txn = db.begin_write().map_err(backend)?;
+        {
+            txn.open_table(OBJECTS).map_err(backend)?;
+            txn.open_table(REFS).map_err(backend)?;
+            txn.open_table(OBJECT_REFS).map_err(backend)?;
+            txn.open_table(AUDIT).map_err(backend)?;
+            txn.open_table(EVENTS).map_err(backend)?;
+            let mut meta = txn.open_table(META).map_err(backend)?;
+            let stored = meta
+                .get(meta_keys::FORMAT)
+                .map_err(backend)?
+                .map(|v| be_u32(v.value()));
+            match stored {
+                None => {
+                    meta.insert(
+                        meta_keys::FORMAT,
+                        &tables::DATABASE_FORMAT.to_be_bytes()[..],
+                    )
+                    .map_err(backend)?;
+                }
+                Some(f) if f <= tables::DATABASE_FORMAT => {}
+                Some(f) => {
+                    return Err(StoreError::Backend(format!(
+                        "database format {f} is newer than this build ({}); upgrade fleetplane",
+                        tables::DATABASE_FORMAT
+                    )));
+                }
+            }
+        }
+        txn.commit().map_err(backend)?;
+        Ok(Self { db })
+    }
+}
+
+fn be_u32(b: &[u8]) -> u32 {
+    let mut a = [0u8; 4];
+    if b.len() == 4 {
+        a.copy_from_slice(b);
+    }
+    u32::from_be_bytes(a)
+}
+
+fn be_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    if b.len() == 8 {
+        a.copy_from_slice(b);
+    }
+    u64::from_be_bytes(a)
+}
+
+fn log_table(log: Log) -> TableDefinition<'static, u64, &'static [u8]> {
+    match log {
+        Log::Audit => AUDIT,
+        Log::Events => EVENTS,
+    }
+}
+
+fn ref_key(r: &Reference, source: &str) -> String {
+    format!("{}{SEP}{}{SEP}{source}", r.relation, r.target)
+}
+
+/// The reads shared by read and write transactions, over any table source.
+macro_rules! impl_reads {
+    ($ty:ty) => {
+        impl ReadOps for $ty {
+            fn get(&self, key: &ObjectKey) -> Result<Option<Record>> {
+                let t = self.txn.open_table(OBJECTS).map_err(backend)?;
+                let enc = key.encode();
+                let Some(v) = t.get(enc.as_str()).map_err(backend)? else {
+                    return Ok(None);
+                };
+                let env = Envelope::decode(&enc, v.value())?;
+                Ok(Some(Record {
+                    key: key.clone(),
+                    resource_version: env.resource_version,
+                    body: env.body.to_vec(),
+                }))
+            }
+
+            fn list(&self, q: &ListQuery) -> Result<Page> {
+                let t = self.txn.open_table(OBJECTS).map_err(backend)?;
+                let base = ObjectKey::range_prefix(crate::TENANT_DEFAULT, &q.scope, q.kind);
+                let prefix = format!("{base}{}", q.name_prefix);
+                let start = match &q.after {
+                    Some(after) if after.as_str() >= q.name_prefix.as_str() => {
+                        format!("{base}{after}\u{0}")
+                    }
+                    _ => prefix.clone(),
+                };
+                let limit = q.limit.max(1);
+                let mut items = Vec::new();
+                let mut next = None;
+                for entry in t.range(start.as_str()..).map_err(backend)? {
+                    let (k, v) = entry.map_err(backend)?;
+                    let k = k.value();
+                    if !k.starts_with(&prefix) {
+                        break;
+                    }
+                    if items.len() == limit {
+                        next = items.last().map(|r: &Record| r.key.name.clone());
+                        break;
+                    }
+                    let env = Envelope::decode(k, v.value())?;
+                    let key = ObjectKey::decode(k).ok_or_else(|| StoreError::Corrupt {
+                        key: k.to_owned(),
+                        reason: "undecodable key".into(),
+                    })?;
+                    items.push(Record {
+                        key,
+                        resource_version: env.resource_version,
+                        body: env.body.to_vec(),
+                    });
+                }
+                Ok(Page { items, next })
+            }
+
+            fn referrers(&self, r: &Reference, limit: usize) -> Result<Vec<ObjectKey>> {
+                let t = self.txn.open_table(REFS).map_err(backend)?;
+                let prefix = ref_key(r, "");
+                let mut out = Vec::new();
+                for entry in t.range(prefix.as_str()..).map_err(backend)? {
+                    let (k, _) = entry.map_err(backend)?;
+                    let k = k.value();
+                    let Some(source) = k.strip_prefix(prefix.as_str()) else {
+                        break;
+                    };
+                    if out.len() >= limit {
+                        break;
+                    }
+                    if let Some(key) = ObjectKey::decode(source) {
+                        out.push(key);
+                    }
+                }
+                Ok(out)
+            }
+
+            fn log_after(&self, log: Log, after: u64, limit: usize) -> Result<Vec<LogEntry>> {
+                let t = self.txn.open_table(log_table(log)).map_err(backend)?;
+                let mut out = Vec::new();
+                for entry in t.range(after.saturating_add(1)..).map_err(backend)? {
+                    let (k, v) = entry.map_err(backend)?;
+                    if out.len() >= limit {
+                        break;
+                    }
+                    out.push(LogEntry {
+                        seq: k.value(),
+                        body: v.value().to_vec(),
+                    });
+                }
+                Ok(out)
+            }
+
+            fn log_before(
+                &self,
+                log: Log,
+                before: Option<u64>,
+                limit: usize,
+            ) -> Result<Vec<LogEntry>> {
+                let t = self.txn.open_table(log_table(log)).map_err(backend)?;
+                let end = before.unwrap_or(u64::MAX);
+                let mut out = Vec::new();
+                for entry in t.range(..end).map_err(backend)?.rev() {
+                    let (k, v) = entry.map_err(backend)?;
+                    if out.len() >= limit {
+                        break;
+                    }
+                    out.push(LogEntry {
+                        seq: k.value(),
+                        body: v.value().to_vec(),
+                    });
+                }
+                Ok(out)
+            }
+
+            fn log_head(&self, log: Log) -> Result<u64> {
+                let t = self.txn.open_table(log_table(log)).map_err(backend)?;
+                Ok(t.last()
+                    .map_err(backend)?
+                    .map(|(k, _)| k.value())
+                    .unwrap_or(0))
+            }
+
+            fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+                let t = self.txn.open_table(META).map_err(backend)?;
+                Ok(t.get(name).map_err(backend)?.map(|v| v.value().to_vec()))
+            }
+        }
+    };
+}
+
+struct RedbRead {
+    txn: redb::ReadTransaction,
+}
+
+struct RedbWrite {
+    txn: redb::WriteTransaction,
+    revision: Option<u64>,
+}
+
+impl_reads!(RedbRead);
+impl_reads!(RedbWrite);
+
+impl RedbWrite {
+    fn next_revision(&mut self) -> Result<u64> {
+        let current = match self.revision {
+            Some(r) => r,
+            None => self
+                .meta(meta_keys::REVISION)?
+                .map(|b| be_u64(&b))
+                .unwrap_or(0),
+        };
+        let next = current + 1;
+        self.revision = Some(next);
+        Ok(next)
+    }
+
+    fn check(&self, key: &ObjectKey, pre: Precondition) -> Result<Option<u64>> {
+        let current = self.get(key)?.map(|r| r.resource_version);
+        match (pre, current) {
+            (Precondition::Any, c) => Ok(c),
+            (Precondition::MustNotExist, Some(_)) => Err(StoreError::AlreadyExists(key.clone())),
+            (Precondition::MustNotExist, None) => Ok(None),
+            (Precondition::MustExist | Precondition::Version(_), None) => {
+                Err(StoreError::NotFound(key.clone()))
+            }
+            (Precondition::MustExist, c) => Ok(c),
+            (Precondition::Version(want), Some(found)) if want != found => {
+                Err(StoreError::VersionMismatch {
+                    key: key.clone(),
+                    expected: want,
+                    found,
+                })
+            }
+            (Precondition::Version(_), c) => Ok(c),
+        }
+    }
+
+    fn drop_refs(&mut self, source: &str) -> Result<()> {
+        let mut held = self.txn.open_table(OBJECT_REFS).map_err(backend)?;
+        let old: Vec<(String, String)> = match held.remove(source).map_err(backend)? {
+            Some(v) => serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
+                key: source.to_owned(),
+                reason: e.to_string(),
+            })?,
+            None => Vec::new(),
+        };
+        drop(held);
+        let mut refs = self.txn.open_table(REFS).map_err(backend)?;
+        for (relation, target) in old {
+            refs.remove(format!("{relation}{SEP}{target}{SEP}{source}").as_str())
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+}
+
+impl WriteOps for RedbWrite {
+    fn put(
+        &mut self,
+        key: &ObjectKey,
+        body: &[u8],
+        pre: Precondition,
+        refs: &[Reference],
+    ) -> Result<u64> {
+        self.check(key, pre)?;
+        let rv = self.next_revision()?;
+        let enc = key.encode();
+        {
+            let mut t = self.txn.open_table(OBJECTS).map_err(backend)?;
+            t.insert(enc.as_str(), Envelope::encode(rv, body).as_slice())
+                .map_err(backend)?;
+        }
+        self.drop_refs(&enc)?;
+        if !refs.is_empty() {
+            let mut sorted: Vec<&Reference> = refs.iter().collect();
+            sorted.sort();
+            sorted.dedup();
+            let mut t = self.txn.open_table(REFS).map_err(backend)?;
+            for r in &sorted {
+                t.insert(ref_key(r, &enc).as_str(), ()).map_err(backend)?;
+            }
+            drop(t);
+            let list: Vec<(&str, &str)> = sorted
+                .iter()
+                .map(|r| (r.relation, r.target.as_str()))
+                .collect();
+            let bytes = serde_json::to_vec(&list).map_err(backend)?;
+            let mut held = self.txn.open_table(OBJECT_REFS).map_err(backend)?;
+            held.insert(enc.as_str(), bytes.as_slice())
+                .map_err(backend)?;
+        }
+        Ok(rv)
+    }
+
+    fn delete(&mut self, key: &ObjectKey, pre: Precondition) -> Result<Record> {
+        let pre = if pre == Precondition::Any {
+            Precondition::MustExist
+        } else {
+            pre
+        };
+        self.check(key, pre)?;
+        let record = self
+            .get(key)?
+            .ok_or_else(|| StoreError::NotFound(key.clone()))?;
+        let enc = key.encode();
+        {
+            let mut t = self.txn.open_table(OBJECTS).map_err(backend)?;
+            t.remove(enc.as_str()).map_err(backend)?;
+        }
+        self.drop_refs(&enc)?;
+        Ok(record)
+    }
+
+    fn append(&mut self, log: Log, body: &[u8]) -> Result<u64> {
+        let mut t = self.txn.open_table(log_table(log)).map_err(backend)?;
+        let seq = t
+            .last()
+            .map_err(backend)?
+            .map(|(k, _)| k.value())
+            .unwrap_or(0)
+            + 1;
+        t.insert(seq, body).map_err(backend)?;
+        Ok(seq)
+    }
+
+    fn trim(&mut self, log: Log, keep: u64) -> Result<()> {
+        let mut t = self.txn.open_table(log_table(log)).map_err(backend)?;
+        let len = t.len().map_err(backend)?;
+        if len <= keep {
+            return Ok(());
+        }
+        let Some(first) = t.first().map_err(backend)?.map(|(k, _)| k.value()) else {
+            return Ok(());
+        };
+        let cut = first + (len - keep);
+        t.retain_in(first..cut, |_, _| false).map_err(backend)?;
+        Ok(())
+    }
+
+    fn set_meta(&mut self, name: &str, value: &[u8]) -> Result<()> {
+        let mut t = self.txn.open_table(META).map_err(backend)?;
+        t.insert(name, value).map_err(backend)?;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        if let Some(rev) = self.revision {
+            self.set_meta(meta_keys::REVISION, &rev.to_be_bytes())?;
+        }
+        // Immediate durability is redb's default: the commit returns after fsync.
+        self.txn.commit().map_err(backend)
+    }
+}
+
+impl Storage for RedbStorage {
+    fn read(&self) -> Result<Box<dyn ReadOps + '_>> {
+        Ok(Box::new(RedbRead {
+            txn: self.db.begin_read().map_err(backend)?,
+        }))
+    }
+
+    fn write(&self) -> Result<Box<dyn WriteOps + '_>> {
+        Ok(Box::new(RedbWrite {
+            txn: self.db.begin_write().map_err(backend)?,
+            revision: None,
+        }))
+    }
+}

@@ -1,0 +1,99 @@
+//! Every redb table and every object kind, declared in one place.
+//!
+//! Changing a table's key or value type is a format change: add a new table and a migration,
+//! never reuse a name.
+
+use crate::Kind;
+use redb::TableDefinition;
+
+/// Objects: encoded [`crate::ObjectKey`] → [`crate::Envelope`] bytes.
+pub const OBJECTS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("objects.v1");
+/// Reference index: `relation ␟ target ␟ source key` → nothing.
+pub const REFS: TableDefinition<'static, &str, ()> = TableDefinition::new("refs.v1");
+/// The references each object holds (source key → JSON `[[relation, target], …]`), so a
+/// rewrite or delete can drop the old ones.
+pub const OBJECT_REFS: TableDefinition<'static, &str, &[u8]> =
+    TableDefinition::new("object-refs.v1");
+/// The audit log: sequence → JSON entry.
+pub const AUDIT: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("audit.v1");
+/// The change-event log: sequence → JSON event.
+pub const EVENTS: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("events.v1");
+/// Store-level named values (revision counter, bootstrap marker, format version).
+pub const META: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("meta.v1");
+
+/// Names in [`META`] that the store itself uses.
+pub mod meta_keys {
+    /// The last resource version handed out (u64, big-endian).
+    pub const REVISION: &str = "revision";
+    /// The on-disk format version of this database (u32, big-endian).
+    pub const FORMAT: &str = "format";
+}
+
+/// The format version written by this build.
+pub const DATABASE_FORMAT: u32 = 1;
+
+/// Every kind of object the control plane keeps.
+pub mod kinds {
+    use crate::Kind;
+
+    /// Projects (tenant scope).
+    pub const PROJECT: Kind = Kind("project");
+    /// Users (tenant scope).
+    pub const USER: Kind = Kind("user");
+    /// API keys, named by key id (tenant scope).
+    pub const API_KEY: Kind = Kind("apiKey");
+    /// Role bindings (tenant scope).
+    pub const ROLE_BINDING: Kind = Kind("roleBinding");
+    /// Password hashes of users, named by user (tenant scope); never part of a user object.
+    pub const CREDENTIAL: Kind = Kind("credential");
+    /// Console sessions, named by the hash of the session id (tenant scope).
+    pub const SESSION: Kind = Kind("session");
+    /// Custom packs (tenant scope).
+    pub const PACK: Kind = Kind("pack");
+    /// Cluster profiles (the name-level record).
+    pub const PROFILE: Kind = Kind("profile");
+    /// Cluster profile versions, named `profile/version`.
+    pub const PROFILE_VERSION: Kind = Kind("profileVersion");
+    /// Macros.
+    pub const MACRO: Kind = Kind("macro");
+    /// Maintenance policies.
+    pub const MAINTENANCE_POLICY: Kind = Kind("maintenancePolicy");
+    /// Cluster templates.
+    pub const CLUSTER_TEMPLATE: Kind = Kind("clusterTemplate");
+    /// Clusters.
+    pub const CLUSTER: Kind = Kind("cluster");
+    /// Cloud accounts.
+    pub const CLOUD_ACCOUNT: Kind = Kind("cloudAccount");
+    /// Installed providers.
+    pub const PROVIDER: Kind = Kind("provider");
+    /// Workflow definition versions, named `name/version`.
+    pub const WORKFLOW: Kind = Kind("workflow");
+    /// Workflow runs.
+    pub const RUN: Kind = Kind("run");
+}
+
+/// Every kind, so stored keys can be decoded back to a [`Kind`].
+pub const ALL_KINDS: &[Kind] = &[
+    kinds::PROJECT,
+    kinds::USER,
+    kinds::API_KEY,
+    kinds::ROLE_BINDING,
+    kinds::CREDENTIAL,
+    kinds::SESSION,
+    kinds::PACK,
+    kinds::PROFILE,
+    kinds::PROFILE_VERSION,
+    kinds::MACRO,
+    kinds::MAINTENANCE_POLICY,
+    kinds::CLUSTER_TEMPLATE,
+    kinds::CLUSTER,
+    kinds::CLOUD_ACCOUNT,
+    kinds::PROVIDER,
+    kinds::WORKFLOW,
+    kinds::RUN,
+];
+
+/// The [`Kind`] named `name`, if it is one of [`ALL_KINDS`].
+pub fn kind_named(name: &str) -> Option<Kind> {
+    ALL_KINDS.iter().copied().find(|k| k.0 == name)
+}
