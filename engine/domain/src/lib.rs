@@ -1,0 +1,9 @@
+//! Fleetplane's domain: the types and rules of profiles, policies, templates, clusters and
+//! permissions, with no I/O. Everything here is deterministic and testable by tables.
+
+pub mod authz;
+pub mod error;
+pub mod meta;
+
+pub use error::{DomainError, ErrorCode, FieldError, Problems};
+pub use meta::{LabelSelector, Labels, Metadata, NoStatus, Object};
