@@ -173,8 +173,14 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal(format!("handler panicked: {msg}")).into_response()
 }
 
-/// Builds the whole application.
+/// Builds the whole API application.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// Builds the application with `extra` routes (the console) sharing the same middleware
+/// (request ids, access log, body limit, panic guard) but not the API's authentication.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let api = api_routes().router.layer(middleware::from_fn_with_state(
         state.clone(),
         auth::authenticate,
@@ -184,6 +190,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(public)
+        .merge(extra)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))

@@ -115,7 +115,7 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let app = fleetplane_api::router(state.clone());
+    let app = fleetplane_api::router_with(state.clone(), fleetplane_console::routes());
     state.set_ready(true);
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "listening on {addr}");
     let ready = state.clone();
