@@ -10,6 +10,8 @@ pub mod identity;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
+pub mod policies;
+pub mod refs;
 pub mod resource;
 pub mod state;
 
@@ -83,6 +85,20 @@ fn api_routes() -> Routes {
         delete(identity::revoke_api_key),
     );
     r.crud::<identity::RoleBinding>("/v1/role-bindings");
+    for base in ["/v1", "/v1/projects/{project}"] {
+        let c = format!("{base}/maintenance-policies");
+        r.crud::<policies::MaintenancePolicy>(&c);
+        r.add(
+            &format!("{c}/{{name}}/windows"),
+            &[Method::GET],
+            get(policies::windows),
+        );
+    }
+    r.add(
+        "/v1/maintenance-policies:presets",
+        &[Method::GET],
+        get(policies::presets),
+    );
     r.add("/v1/audit-events", &[Method::GET], get(audit::list));
     r.add("/v1/events", &[Method::GET], get(audit::stream));
     r

@@ -147,6 +147,78 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/v1/maintenance-policies",
+        "policies",
+        "List tenant maintenance policies",
+    ),
+    op(
+        "get",
+        "/v1/maintenance-policies/{name}",
+        "policies",
+        "Get a maintenance policy with its next windows",
+    ),
+    with_body(
+        op(
+            "put",
+            "/v1/maintenance-policies/{name}",
+            "policies",
+            "Create or replace a maintenance policy",
+        ),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/v1/maintenance-policies/{name}",
+        "policies",
+        "Delete a policy no template links",
+    ),
+    op(
+        "get",
+        "/v1/maintenance-policies/{name}/windows",
+        "policies",
+        "Next windows in a time zone",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/maintenance-policies",
+        "policies",
+        "List project maintenance policies",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/maintenance-policies/{name}",
+        "policies",
+        "Get a project maintenance policy",
+    ),
+    with_body(
+        op(
+            "put",
+            "/v1/projects/{project}/maintenance-policies/{name}",
+            "policies",
+            "Create or replace a project maintenance policy",
+        ),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/v1/projects/{project}/maintenance-policies/{name}",
+        "policies",
+        "Delete a project policy no template links",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/maintenance-policies/{name}/windows",
+        "policies",
+        "Next windows of a project policy in a time zone",
+    ),
+    op(
+        "get",
+        "/v1/maintenance-policies:presets",
+        "policies",
+        "Ready-made schedules",
+    ),
+    op(
+        "get",
         "/v1/audit-events",
         "audit",
         "List audit entries, newest first",

@@ -1,0 +1,5 @@
+//! The API driven in-process (`oneshot`, no socket) over a real redb file.
+
+mod foundation;
+mod policies;
+mod support;
