@@ -82,6 +82,13 @@ struct Problem<'a> {
     detail: &'a str,
     code: &'a str,
     errors: &'a [FieldError],
+    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+}
+
+tokio::task_local! {
+    /// The id of the request being served, so every problem body can carry it.
+    pub static CURRENT_REQUEST_ID: String;
 }
 
 /// The header carrying the request id, echoed on every response.
@@ -110,6 +117,7 @@ impl IntoResponse for ApiError {
             detail,
             code: code.as_str(),
             errors,
+            request_id: CURRENT_REQUEST_ID.try_with(Clone::clone).ok(),
         };
         let mut res = (status, axum::Json(body)).into_response();
         res.headers_mut().insert(

@@ -75,10 +75,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
                 ));
             }
         }
-        Bytes::from_request(req, state)
-            .await
-            .map_err(body_error)
-            .map(JsonBytes)
+        let _ = state;
+        read_limited(req).await.map(JsonBytes)
     }
 }
 
@@ -91,14 +89,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
-/// Maps a body-reading failure (mostly the size limit) to a problem.
-pub fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
-    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            "request body is larger than the limit",
-        )
-    } else {
-        ApiError::field("", format!("cannot read request body: {e}"))
+/// How much of an oversized body is read and thrown away so the client sees the 413 instead of
+/// a reset connection; past this the connection is closed.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The largest request body the API accepts, placed in request extensions by the router.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Reads a body up to the [`BodyLimit`] in the request's extensions. An oversized body is
+/// drained (up to [`DRAIN_LIMIT`]) and answered 413.
+async fn read_limited(req: Request) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let limit = req
+        .extensions()
+        .get::<BodyLimit>()
+        .map_or(usize::MAX, |l| l.0);
+    let mut body = req.into_body();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::field("", format!("cannot read request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            }
+        }
     }
+    if seen > limit {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than the limit ({limit} bytes)"),
+        ));
+    }
+    Ok(buf.freeze())
 }

@@ -153,7 +153,9 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let res = next.run(req).await;
+    let res = error::CURRENT_REQUEST_ID
+        .scope(id.clone(), next.run(req))
+        .await;
     let elapsed = start.elapsed();
     state.metrics.observe(res.status().as_u16(), elapsed);
     tracing::info!(
@@ -209,6 +211,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(extra)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::Extension(json::BodyLimit(
+            state.settings.max_body_bytes,
+        )))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,

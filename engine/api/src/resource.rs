@@ -204,13 +204,16 @@ pub fn precondition(headers: &HeaderMap) -> ApiResult<Option<Precondition>> {
 }
 
 fn stale(e: ApiError) -> ApiError {
-    if e.error.code == ErrorCode::Conflict || e.error.code == ErrorCode::AlreadyExists {
-        ApiError::new(
+    match e.error.code {
+        ErrorCode::Conflict => ApiError::new(
             ErrorCode::PreconditionFailed,
             "the object changed since you read it (If-Match)",
-        )
-    } else {
-        e
+        ),
+        ErrorCode::AlreadyExists => ApiError::new(
+            ErrorCode::PreconditionFailed,
+            format!("{} (If-None-Match: *)", e.error.detail),
+        ),
+        _ => e,
     }
 }
 
@@ -398,6 +401,13 @@ pub async fn put<K: ApiKind>(
             .await?
     };
     let verb = if exists { Verb::Update } else { Verb::Create };
+    // Creating an object that is itself a scope (a project) is decided in the enclosing scope:
+    // a caller with no role in a project that does not exist yet is forbidden, not blind.
+    let authz = if exists {
+        authz
+    } else {
+        scope.project().map(str::to_owned)
+    };
     caller.require(Permission::new(K::RESOURCE, verb), authz.as_deref())?;
     let obj = decode_put::<K>(&body, &name)?;
     let pre = precondition(&headers)?;
