@@ -20,9 +20,11 @@ mod sse;
 
 pub use error::{ClientError, FieldError, Problem};
 pub use objects::{
-    ApiKey, ApiKeySpec, ApiKeyStatus, AuditEvent, AuditQuery, BUILTIN_ROLES, CreatedApiKey, Grant,
-    ListOptions, ListPage, Metadata, NewApiKey, Object, Project, ProjectSpec, RoleBinding,
-    RoleBindingSpec, User, UserSpec, WhoAmI,
+    ApiKey, ApiKeySpec, ApiKeyStatus, AuditEvent, AuditQuery, BUILTIN_ROLES, CreatedApiKey,
+    ExclusionSpec, Grant, ListOptions, ListPage, LocalWindow, MaintenancePolicy,
+    MaintenancePolicySpec, MaintenancePolicyStatus, Metadata, NewApiKey, Object, PolicyPreset,
+    PolicyWindows, Project, ProjectSpec, RoleBinding, RoleBindingSpec, ScheduleSpec, User,
+    UserSpec, WhoAmI, Window, WindowsQuery,
 };
 pub use sse::{EventStream, ServerEvent, SseParser};
 

@@ -1,5 +1,6 @@
 //! Typed shapes of the API objects: the common envelope ([`Object`], [`Metadata`], [`ListPage`])
-//! and the kinds of the foundation (projects, users, API keys, role bindings, audit events).
+//! and the kinds of the foundation (projects, users, API keys, role bindings, audit events) and
+//! of maintenance policies.
 //!
 //! Decoding is lenient on purpose: members the server adds later are ignored, so an older client
 //! keeps working against a newer server.
@@ -257,6 +258,130 @@ pub struct RoleBindingSpec {
     pub project: Option<String>,
 }
 
+/// A maintenance policy: `PUT /v1[/projects/{p}]/maintenance-policies/{name}`.
+pub type MaintenancePolicy = Object<MaintenancePolicySpec, MaintenancePolicyStatus>;
+
+/// The spec of a maintenance policy: schedules that open windows, exclusions that freeze them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenancePolicySpec {
+    /// The schedules; each fire time opens a window.
+    #[serde(default)]
+    pub schedules: Vec<ScheduleSpec>,
+    /// Freezes: no update starts inside one.
+    #[serde(default)]
+    pub exclusions: Vec<ExclusionSpec>,
+}
+
+/// One schedule of a maintenance policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleSpec {
+    /// Unique in the policy.
+    pub name: String,
+    /// Five cron fields, or `@daily`, `@weekly`, `@monthly`; evaluated in each cluster's zone.
+    pub cron: String,
+    /// How long each window lasts (the server accepts 1–24).
+    pub duration_hours: u32,
+}
+
+/// A freeze of a maintenance policy: no update starts in `[start, end)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExclusionSpec {
+    /// Unique in the policy.
+    pub name: String,
+    /// RFC 3339 instant.
+    pub start: String,
+    /// RFC 3339 instant, after `start`.
+    pub end: String,
+}
+
+/// The status of a maintenance policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenancePolicyStatus {
+    /// The next windows, schedules evaluated in UTC.
+    #[serde(default)]
+    pub next_windows: Vec<Window>,
+    /// How many cluster templates link the policy.
+    #[serde(default)]
+    pub templates: u64,
+}
+
+/// A maintenance window `[start, end)` (RFC 3339, UTC).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// When the window opens.
+    pub start: String,
+    /// When it closes.
+    pub end: String,
+}
+
+/// A ready-made policy spec: `GET /v1/maintenance-policies:presets` lists them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyPreset {
+    /// Stable name, e.g. `weekly-sunday-midnight`.
+    pub name: String,
+    /// For people.
+    #[serde(default)]
+    pub description: String,
+    /// The spec it stands for.
+    pub spec: MaintenancePolicySpec,
+}
+
+/// The answer of `GET .../maintenance-policies/{name}/windows`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyWindows {
+    /// The IANA zone the schedules were evaluated in.
+    pub zone: String,
+    /// The windows, earliest first.
+    #[serde(default)]
+    pub windows: Vec<LocalWindow>,
+}
+
+/// A window with its bounds in UTC and in the zone asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalWindow {
+    /// When the window opens (UTC).
+    pub start: String,
+    /// When it closes (UTC).
+    pub end: String,
+    /// The opening in the zone, e.g. `2026-11-22T00:00:00+01:00[Europe/Berlin]`.
+    pub local_start: String,
+    /// The closing in the zone.
+    pub local_end: String,
+}
+
+/// Query of `GET .../maintenance-policies/{name}/windows`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowsQuery {
+    /// IANA zone the schedules are evaluated in (the server's default: `UTC`).
+    pub zone: Option<String>,
+    /// How many windows (the server's default: 5; it accepts 1–100).
+    pub count: Option<u32>,
+    /// Windows after this instant (RFC 3339; the server's default: now).
+    pub after: Option<String>,
+}
+
+impl WindowsQuery {
+    /// The query parameters this query stands for.
+    pub fn to_query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(z) = &self.zone {
+            q.push(("zone", z.clone()));
+        }
+        if let Some(c) = self.count {
+            q.push(("count", c.to_string()));
+        }
+        if let Some(a) = &self.after {
+            q.push(("after", a.clone()));
+        }
+        q
+    }
+}
+
 /// The caller as the server sees it: `GET /v1/whoami`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhoAmI {
@@ -389,6 +514,33 @@ mod tests {
             ..UserSpec::default()
         };
         assert!(!format!("{u:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn policies_round_trip_in_the_api_shape() {
+        let v = json!({
+            "kind": "MaintenancePolicy",
+            "metadata": {"name": "weekly"},
+            "spec": {"schedules": [{"name": "w", "cron": "0 0 * * 1,3", "durationHours": 4}],
+                     "exclusions": [{"name": "xmas", "start": "2026-12-24T00:00:00Z",
+                                     "end": "2026-12-27T00:00:00Z"}]},
+            "status": {"nextWindows": [{"start": "2026-11-23T00:00:00Z",
+                                        "end": "2026-11-23T04:00:00Z"}], "templates": 2}
+        });
+        let p: MaintenancePolicy = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(p.spec.schedules[0].duration_hours, 4);
+        assert_eq!(p.status.as_ref().unwrap().templates, 2);
+        assert_eq!(serde_json::to_value(&p).unwrap(), v);
+        let w = WindowsQuery {
+            zone: Some("Europe/Berlin".into()),
+            count: Some(2),
+            after: None,
+        };
+        assert_eq!(
+            w.to_query(),
+            vec![("zone", "Europe/Berlin".into()), ("count", "2".into())]
+        );
+        assert!(WindowsQuery::default().to_query().is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod apikey;
 pub mod audit;
 pub mod login;
+pub mod policy;
 pub mod project;
 pub mod rolebinding;
 pub mod user;
@@ -93,6 +94,12 @@ pub enum Command {
     /// Manage role bindings (who holds which role, tenant-wide or in a project).
     #[command(subcommand, name = "rolebinding", alias = "role-binding")]
     RoleBinding(rolebinding::RoleBindingCommand),
+    /// Manage maintenance policies (when updates may start), tenant-wide or in a project.
+    ///
+    /// Policies are tenant-wide unless `--project` or FLEETPLANE_PROJECT names a project; the
+    /// config file's project is not used for them.
+    #[command(subcommand, alias = "maintenance-policy")]
+    Policy(policy::PolicyCommand),
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),

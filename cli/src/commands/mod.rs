@@ -5,6 +5,7 @@ mod apikey;
 mod audit;
 mod completion;
 mod login;
+mod policy;
 mod project;
 mod rolebinding;
 mod server;
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(&Ctx::new(&global)?, cmd).await,
         Command::ApiKey(cmd) => apikey::run(&Ctx::new(&global)?, cmd).await,
         Command::RoleBinding(cmd) => rolebinding::run(&Ctx::new(&global)?, cmd).await,
+        Command::Policy(cmd) => policy::run(&Ctx::new(&global)?, cmd).await,
         Command::Audit(cmd) => audit::run(&Ctx::new(&global)?, cmd).await,
     }
 }
