@@ -5,6 +5,7 @@ pub mod authz;
 pub mod error;
 pub mod meta;
 pub mod policy;
+pub mod template;
 pub mod profile;
 
 pub use error::{DomainError, ErrorCode, FieldError, Problems};
