@@ -5,15 +5,21 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cloud_accounts;
 pub mod error;
 pub mod identity;
 pub mod json;
+pub mod macros;
 pub mod metrics;
 pub mod openapi;
+pub mod packs;
 pub mod policies;
+pub mod profiles;
+pub mod providers;
 pub mod refs;
 pub mod resource;
 pub mod state;
+pub mod templates;
 
 pub use error::{ApiError, ApiResult};
 pub use state::{ApiSettings, AppState, Tx};
@@ -99,9 +105,43 @@ fn api_routes() -> Routes {
         &[Method::GET],
         get(policies::presets),
     );
+    packs::routes(&mut r);
+    profiles::routes(&mut r);
+    templates::routes(&mut r);
+    macros::routes(&mut r);
+    provider_routes(&mut r);
     r.add("/v1/audit-events", &[Method::GET], get(audit::list));
     r.add("/v1/events", &[Method::GET], get(audit::stream));
     r
+}
+
+/// Providers and cloud accounts (DESIGN §8.3).
+fn provider_routes(r: &mut Routes) {
+    r.add(
+        "/v1/providers",
+        &[Method::GET, Method::POST],
+        get(providers::list)
+            .post(providers::install)
+            .layer(DefaultBodyLimit::max(providers::MAX_UPLOAD_BYTES)),
+    );
+    r.add(
+        "/v1/providers/{name}",
+        &[Method::GET, Method::DELETE],
+        get(providers::get).delete(providers::remove),
+    );
+    let c = "/v1/projects/{project}/cloud-accounts";
+    r.add(
+        c,
+        &[Method::GET],
+        get(resource::list::<cloud_accounts::CloudAccount>),
+    );
+    r.add(
+        &format!("{c}/{{name}}"),
+        &[Method::GET, Method::PUT, Method::DELETE],
+        get(resource::get::<cloud_accounts::CloudAccount>)
+            .put(cloud_accounts::put)
+            .delete(resource::delete::<cloud_accounts::CloudAccount>),
+    );
 }
 
 /// The public routes (no authentication).

@@ -219,6 +219,349 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/v1/cluster-templates",
+        "templates",
+        "List tenant cluster templates with status",
+    ),
+    op(
+        "get",
+        "/v1/cluster-templates/{name}",
+        "templates",
+        "Get a cluster template with its status",
+    ),
+    with_body(
+        op(
+            "put",
+            "/v1/cluster-templates/{name}",
+            "templates",
+            "Create or replace a cluster template",
+        ),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/v1/cluster-templates/{name}",
+        "templates",
+        "Delete a cluster template without clusters",
+    ),
+    op(
+        "get",
+        "/v1/cluster-templates/{name}/variables",
+        "templates",
+        "Variable values of the template's clusters",
+    ),
+    with_body(
+        op(
+            "patch",
+            "/v1/cluster-templates/{name}/variables",
+            "templates",
+            "Assign variable values to clusters",
+        ),
+        "VariableAssignments",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/cluster-templates",
+        "templates",
+        "List project cluster templates with status",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/cluster-templates/{name}",
+        "templates",
+        "Get a cluster template with its status",
+    ),
+    with_body(
+        op(
+            "put",
+            "/v1/projects/{project}/cluster-templates/{name}",
+            "templates",
+            "Create or replace a cluster template",
+        ),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/v1/projects/{project}/cluster-templates/{name}",
+        "templates",
+        "Delete a cluster template without clusters",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/cluster-templates/{name}/variables",
+        "templates",
+        "Variable values of the template's clusters",
+    ),
+    with_body(
+        op(
+            "patch",
+            "/v1/projects/{project}/cluster-templates/{name}/variables",
+            "templates",
+            "Assign variable values to clusters",
+        ),
+        "VariableAssignments",
+    ),
+    op(
+        "get",
+        "/v1/providers",
+        "providers",
+        "List providers with health",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/providers",
+            "providers",
+            "Install or upgrade a provider (multipart: manifest, component, digest?)",
+        ),
+        "ProviderUpload",
+    ),
+    op("get", "/v1/providers/{name}", "providers", "Get a provider"),
+    op(
+        "delete",
+        "/v1/providers/{name}",
+        "providers",
+        "Remove a provider no cloud account uses",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/cloud-accounts",
+        "providers",
+        "List cloud accounts",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/cloud-accounts/{name}",
+        "providers",
+        "Get a cloud account (secrets masked)",
+    ),
+    with_body(
+        op(
+            "put",
+            "/v1/projects/{project}/cloud-accounts/{name}",
+            "providers",
+            "Create or replace a cloud account (validated by its provider)",
+        ),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/v1/projects/{project}/cloud-accounts/{name}",
+        "providers",
+        "Delete a cloud account no cluster uses",
+    ),
+    op(
+        "get",
+        "/v1/packs",
+        "packs",
+        "List built-in and custom packs",
+    ),
+    op(
+        "get",
+        "/v1/packs/{name}",
+        "packs",
+        "Get a pack with its versions and default values",
+    ),
+    with_body(
+        op(
+            "put",
+            "/v1/packs/{name}",
+            "packs",
+            "Register or replace a custom pack (needs clusterProfile.create/update at tenant scope)",
+        ),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/v1/packs/{name}",
+        "packs",
+        "Delete a custom pack no profile version uses",
+    ),
+    op(
+        "get",
+        "/v1/profiles",
+        "profiles",
+        "List tenant profiles with type, cloud type and versions",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/profiles:import",
+            "profiles",
+            "Import one tenant profile version (Palette or Fleetplane JSON, or multipart file)",
+        ),
+        "ProfileDocument",
+    ),
+    op(
+        "get",
+        "/v1/profiles/{name}",
+        "profiles",
+        "Get a profile with its versions",
+    ),
+    op(
+        "get",
+        "/v1/profiles/{name}/versions",
+        "profiles",
+        "List versions of a profile with lock and usage",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/profiles/{name}/versions",
+            "profiles",
+            "Create a version copied from another ({version, from})",
+        ),
+        "NewProfileVersion",
+    ),
+    op(
+        "get",
+        "/v1/profiles/{name}/versions/{version}",
+        "profiles",
+        "Get a version (sensitive defaults masked)",
+    ),
+    with_body(
+        op(
+            "put",
+            "/v1/profiles/{name}/versions/{version}",
+            "profiles",
+            "Create or replace a version from a full spec (409 when locked)",
+        ),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/v1/profiles/{name}/versions/{version}",
+        "profiles",
+        "Delete a version nothing references (the last one deletes the profile)",
+    ),
+    op(
+        "get",
+        "/v1/profiles/{name}/versions/{version}:export",
+        "profiles",
+        "Export a version in Fleetplane's import format",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/profiles/{name}/versions/{version}:render",
+            "profiles",
+            "Render a version's layers with values (preview)",
+        ),
+        "RenderRequest",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/profiles",
+        "profiles",
+        "List project profiles with type, cloud type and versions",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/profiles:import",
+            "profiles",
+            "Import one project profile version (Palette or Fleetplane JSON, or multipart file)",
+        ),
+        "ProfileDocument",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/profiles/{name}",
+        "profiles",
+        "Get a profile with its versions",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/profiles/{name}/versions",
+        "profiles",
+        "List versions of a profile with lock and usage",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/profiles/{name}/versions",
+            "profiles",
+            "Create a version copied from another ({version, from})",
+        ),
+        "NewProfileVersion",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/profiles/{name}/versions/{version}",
+        "profiles",
+        "Get a version (sensitive defaults masked)",
+    ),
+    with_body(
+        op(
+            "put",
+            "/v1/projects/{project}/profiles/{name}/versions/{version}",
+            "profiles",
+            "Create or replace a version from a full spec (409 when locked)",
+        ),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/v1/projects/{project}/profiles/{name}/versions/{version}",
+        "profiles",
+        "Delete a version nothing references (the last one deletes the profile)",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/profiles/{name}/versions/{version}:export",
+        "profiles",
+        "Export a version in Fleetplane's import format",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/profiles/{name}/versions/{version}:render",
+            "profiles",
+            "Render a version's layers with values (preview)",
+        ),
+        "RenderRequest",
+    ),
+    op("get", "/v1/macros", "macros", "List tenant macros"),
+    op("get", "/v1/macros/{name}", "macros", "Get a macro"),
+    with_body(
+        op(
+            "put",
+            "/v1/macros/{name}",
+            "macros",
+            "Create or replace a macro (name is an identifier)",
+        ),
+        "Object",
+    ),
+    op("delete", "/v1/macros/{name}", "macros", "Delete a macro"),
+    op(
+        "get",
+        "/v1/projects/{project}/macros",
+        "macros",
+        "List project macros",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/macros/{name}",
+        "macros",
+        "Get a macro",
+    ),
+    with_body(
+        op(
+            "put",
+            "/v1/projects/{project}/macros/{name}",
+            "macros",
+            "Create or replace a macro (name is an identifier)",
+        ),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/v1/projects/{project}/macros/{name}",
+        "macros",
+        "Delete a macro",
+    ),
+    op(
+        "get",
         "/v1/audit-events",
         "audit",
         "List audit entries, newest first",
@@ -262,10 +605,12 @@ pub fn document() -> Value {
             },
         });
         if let Some(schema) = o.body {
-            operation["requestBody"] = json!({
-                "required": true,
-                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}},
-            });
+            let reference = json!({"$ref": format!("#/components/schemas/{schema}")});
+            let mut content = json!({"application/json": {"schema": reference}});
+            if schema == "ProviderUpload" {
+                content["multipart/form-data"] = json!({"schema": reference});
+            }
+            operation["requestBody"] = json!({"required": true, "content": content});
         }
         if !o.auth {
             operation["security"] = json!([]);
@@ -305,6 +650,34 @@ pub fn document() -> Value {
                         "spec": {"type": "object"},
                         "status": {"type": "object"},
                     },
+                },
+                "ProviderUpload": {
+                    "type": "object", "required": ["manifest", "component"],
+                    "description": "As multipart/form-data: a `manifest` JSON part, a `component` file part and an optional `digest` part. As JSON: the component in base64.",
+                    "properties": {
+                        "manifest": {"type": "object"},
+                        "component": {"type": "string", "description": "the .wasm component (base64 in JSON, a file part in multipart)"},
+                        "digest": {"type": "string", "description": "sha256:<hex> the component must have"},
+                    },
+                },
+                "ProfileDocument": {
+                    "type": "object", "required": ["metadata", "spec"],
+                    "description": "A profile version in Fleetplane's export format or Palette's (docs/profiles.md); or multipart/form-data with a file field",
+                    "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}, "spec": {"type": "object"}},
+                },
+                "NewProfileVersion": {
+                    "type": "object", "required": ["version", "from"],
+                    "properties": {"version": {"type": "string"}, "from": {"type": "string"}},
+                },
+                "RenderRequest": {
+                    "type": "object",
+                    "properties": {"values": {"type": "object", "additionalProperties": {"type": "string"}}, "cluster": {"type": "object"}},
+                },
+                "VariableAssignments": {
+                    "type": "object", "required": ["assignments"],
+                    "properties": {"assignments": {"type": "array", "items": {"type": "object", "required": ["profile", "variable"],
+                        "properties": {"profile": {"type": "string"}, "variable": {"type": "string"}, "value": {"type": "string"},
+                                       "clusters": {"type": "array", "items": {"type": "string"}}, "keepRunning": {"type": "boolean"}}}}},
                 },
                 "NewApiKey": {
                     "type": "object", "required": ["name"],

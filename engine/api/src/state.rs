@@ -60,6 +60,8 @@ pub struct Inner {
     /// Request counters for `/metrics`.
     pub metrics: Metrics,
     ready: AtomicBool,
+    /// The provider registry (host, component files, secret cipher), once the server set it.
+    providers: std::sync::OnceLock<Arc<crate::providers::ProviderRegistry>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -93,7 +95,27 @@ impl AppState {
             events,
             metrics: Metrics::default(),
             ready: AtomicBool::new(false),
+            providers: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Attaches the provider registry; the provider and cloud-account routes answer 503
+    /// `Unavailable` until then. A second call is ignored (returns `false`).
+    pub fn set_providers(&self, registry: Arc<crate::providers::ProviderRegistry>) -> bool {
+        self.0.providers.set(registry).is_ok()
+    }
+
+    /// The provider registry.
+    ///
+    /// # Errors
+    /// `Unavailable` when the server runs without a provider host.
+    pub fn providers(&self) -> ApiResult<&Arc<crate::providers::ProviderRegistry>> {
+        self.0.providers.get().ok_or_else(|| {
+            ApiError::new(
+                fleetplane_domain::ErrorCode::Unavailable,
+                "this server runs without a provider host",
+            )
+        })
     }
 
     /// Marks the server ready (or not) for `/readyz`.

@@ -4,6 +4,8 @@
 pub mod config;
 
 pub use config::{Config, ConfigError, LogFormat, ServerArgs};
+/// The provider host, for the CLI's `provider test` (the conformance kit runs locally).
+pub use fleetplane_wasm_host as wasm_host;
 
 use anyhow::Context;
 use fleetplane_api::{ApiSettings, AppState};
@@ -17,6 +19,16 @@ pub const DATABASE_FILE: &str = "fleetplane.redb";
 pub const ADMIN_KEY_FILE: &str = "admin-api-key";
 /// Name of the file the bootstrap writes the admin console password to.
 pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
+/// Name of the key file sealing secrets at rest (mode 0600).
+pub const SECRET_KEY_FILE: &str = "secret-key";
+/// Directory of installed provider components (`<sha256>.wasm`).
+pub const PROVIDERS_DIR: &str = "providers";
+/// Directory of wasmtime's compilation cache.
+pub const CACHE_DIR: &str = "cache";
+/// The simulated cloud's database.
+pub const SIMCLOUD_FILE: &str = "simcloud.redb";
+/// The time scale of the bootstrap `simulator` account (provisioning in about 6 s).
+pub const BOOTSTRAP_TIME_SCALE: f64 = 0.1;
 
 /// Runs `fleetplane server` until SIGINT or SIGTERM.
 ///
@@ -100,7 +112,7 @@ pub async fn serve(
         fleetplane_api::identity::bootstrap(&state, key.map(|k| k.trim().to_owned()), password)
             .await
             .map_err(|e| anyhow::anyhow!("bootstrap failed: {}", e.error))?;
-    if let Some(b) = boot {
+    if let Some(b) = &boot {
         let key_file = config.data_dir.join(ADMIN_KEY_FILE);
         let pw_file = config.data_dir.join(ADMIN_PASSWORD_FILE);
         write_secret_file(&key_file, &b.api_key)?;
@@ -110,6 +122,19 @@ pub async fn serve(
             password_file = %pw_file.display(),
             "bootstrapped an empty store: tenant admin `admin`; API key and console password written (mode 0600)"
         );
+    }
+    start_providers(&config, &state).await?;
+    if boot.is_some() {
+        fleetplane_api::cloud_accounts::create_simulator_account(
+            &state,
+            "default",
+            "simulator",
+            BOOTSTRAP_TIME_SCALE,
+        )
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("bootstrap of cloud account `simulator` failed: {}", e.error)
+        })?;
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -132,6 +157,111 @@ pub async fn serve(
     .context("server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The JSON body of `POST /v1/providers` (the component in base64), for clients without
+/// multipart support such as the CLI.
+pub fn provider_install_body(
+    manifest: serde_json::Value,
+    component: &[u8],
+    digest: Option<&str>,
+) -> serde_json::Value {
+    use base64::Engine as _;
+    let mut body = serde_json::json!({
+        "manifest": manifest,
+        "component": base64::engine::general_purpose::STANDARD.encode(component),
+    });
+    if let Some(d) = digest {
+        body["digest"] = d.into();
+    }
+    body
+}
+
+/// Starts the provider host (compilation cache, simulated cloud, outbound audit), installs the
+/// built-in simulator and every recorded provider (refusing, with an error in the log, any whose
+/// component file changed), and attaches it to the API.
+async fn start_providers(config: &Config, state: &AppState) -> anyhow::Result<()> {
+    use fleetplane_wasm_host::{HostConfig, OutboundSettings, SimCloud, SystemClock, WasmHost};
+    let dir = &config.data_dir;
+    let cipher =
+        fleetplane_api::cloud_accounts::SecretCipher::load_or_create(&dir.join(SECRET_KEY_FILE))?;
+    let sim_path = dir.join(SIMCLOUD_FILE);
+    let simcloud =
+        tokio::task::spawn_blocking(move || SimCloud::open(&sim_path, Arc::new(SystemClock)))
+            .await?
+            .context("cannot open the simulated cloud")?;
+    let host = WasmHost::new(
+        HostConfig {
+            cache_dir: Some(dir.join(CACHE_DIR)),
+            outbound: OutboundSettings {
+                audit: Some(outbound_audit(state.clone())),
+                ..OutboundSettings::default()
+            },
+            ..HostConfig::default()
+        },
+        Some(Arc::new(simcloud)),
+    )?;
+    let registry =
+        fleetplane_api::providers::ProviderRegistry::new(host, dir.join(PROVIDERS_DIR), cipher)
+            .context("cannot create the providers directory")?;
+    registry
+        .install_builtin()
+        .await
+        .context("cannot install the built-in simulator")?;
+    let refused = registry
+        .install_recorded(state)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the installed providers: {}", e.error))?;
+    if !refused.is_empty() {
+        tracing::error!(
+            count = refused.len(),
+            "some providers were refused and are unhealthy; reinstall them"
+        );
+    }
+    state.set_providers(Arc::new(registry));
+    Ok(())
+}
+
+/// The host's outbound-request records become audit entries (`provider.outbound`), written in
+/// order by one task so the sandbox's hook never waits for the store.
+fn outbound_audit(state: AppState) -> fleetplane_wasm_host::AuditSink {
+    use fleetplane_wasm_host::{OutboundOutcome, OutboundRecord};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<OutboundRecord>();
+    tokio::spawn(async move {
+        while let Some(r) = rx.recv().await {
+            let (outcome, detail) = match &r.outcome {
+                OutboundOutcome::Completed { status } => ("completed", status.to_string()),
+                OutboundOutcome::Denied { reason } => ("denied", reason.clone()),
+                OutboundOutcome::Failed { error } => ("failed", error.clone()),
+            };
+            let entry = serde_json::json!({
+                "provider": r.provider, "account": r.account, "operation": r.op,
+                "method": r.method, "scheme": r.scheme, "host": r.host, "port": r.port,
+                "path": r.path, "outcome": outcome, "detail": detail,
+                "durationMs": r.duration.as_millis() as u64,
+            });
+            let project = r.account.split_once('/').map(|(p, _)| p.to_owned());
+            let resource = format!("providers/{}", r.provider);
+            let written = state
+                .write(&fleetplane_api::auth::Caller::system(), move |tx| {
+                    tx.audit(
+                        "provider.outbound",
+                        &resource,
+                        project.as_deref(),
+                        None,
+                        Some(entry),
+                    )
+                })
+                .await;
+            if let Err(e) = written {
+                tracing::error!(error = %e.error, "cannot write an outbound audit entry");
+            }
+        }
+    });
+    Arc::new(move |record| {
+        // The receiver lives as long as the runtime; a send after shutdown is dropped.
+        let _ = tx.send(record);
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -8,11 +8,15 @@
 mod envelope;
 mod key;
 mod redb_backend;
+mod runs;
 pub mod tables;
 
 pub use envelope::{ENVELOPE_FORMAT, Envelope};
 pub use key::{Kind, ObjectKey, Scope, TENANT_DEFAULT};
 pub use redb_backend::RedbStorage;
+pub use runs::{
+    InboxEntry, OutboxEntry, RUN_RECORD_FORMAT, RunHeader, RunIndex, RunRecord, TimerEntry,
+};
 
 use serde::{Serialize, de::DeserializeOwned};
 use std::sync::Arc;
@@ -183,6 +187,60 @@ pub trait ReadOps {
     /// # Errors
     /// [`StoreError::Backend`] on I/O failures.
     fn meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
+
+    /// The stored run `id`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for an undecodable record; [`StoreError::Backend`] on I/O failures.
+    fn run(&self, id: &str) -> Result<Option<RunRecord>>;
+
+    /// Ids of the runs in `index`, in id order, after `after` (exclusive), at most `limit`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn runs_by(&self, index: &RunIndex, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+
+    /// The journal entries of `run` with `seq > after`, at most `limit`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn journal(&self, run: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>>;
+
+    /// The last journal sequence number of `run` (0 when it has none).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn journal_head(&self, run: &str) -> Result<u64>;
+
+    /// Outbox entries with `seq > after`, at most `limit`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for undecodable entries; [`StoreError::Backend`] on I/O failures.
+    fn outbox(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>>;
+
+    /// Timers firing at or before `at_ms` (Unix ms), earliest first, at most `limit`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn timers_due(&self, at_ms: u64, limit: usize) -> Result<Vec<TimerEntry>>;
+
+    /// The earliest armed timer, if any.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn next_timer(&self) -> Result<Option<TimerEntry>>;
+
+    /// Inbox events of every run, grouped by run and in each run's order, at most `limit`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn inbox(&self, limit: usize) -> Result<Vec<InboxEntry>>;
+
+    /// The run holding the lock on `cluster`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn cluster_lock(&self, cluster: &str) -> Result<Option<String>>;
 }
 
 /// Writes inside one transaction; nothing is visible or durable until [`WriteOps::commit`].
@@ -224,6 +282,68 @@ pub trait WriteOps: ReadOps {
     /// # Errors
     /// [`StoreError::Backend`] on I/O failures.
     fn set_meta(&mut self, name: &str, value: &[u8]) -> Result<()>;
+
+    /// Writes run `header.id` (creating or replacing it) and keeps the run index in step.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the stored record cannot be decoded; backend errors.
+    fn put_run(&mut self, header: &RunHeader, state: &[u8]) -> Result<()>;
+
+    /// Appends journal entries `(seq, body)` to `run`; the first `seq` must follow the run's
+    /// last one and the rest must be consecutive (a journal has no gaps).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the gap when the sequence numbers do not follow on.
+    fn append_journal(&mut self, run: &str, entries: &[(u64, &[u8])]) -> Result<()>;
+
+    /// Adds an effect of `run` to the outbox; returns its sequence number.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn push_outbox(&mut self, run: &str, effect: &[u8]) -> Result<u64>;
+
+    /// Removes an outbox entry (answered or performed); absent entries are ignored.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn remove_outbox(&mut self, seq: u64) -> Result<()>;
+
+    /// Arms timer `id` of `run` at `at_ms` (re-arming an existing id moves it).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn set_timer(&mut self, id: &str, run: &str, at_ms: u64) -> Result<()>;
+
+    /// Disarms timer `id`; returns whether it was armed.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn remove_timer(&mut self, id: &str) -> Result<bool>;
+
+    /// Appends an event to `run`'s inbox; returns its sequence number.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn push_inbox(&mut self, run: &str, event: &[u8]) -> Result<u64>;
+
+    /// Removes `run`'s inbox event `seq` (applied).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn remove_inbox(&mut self, run: &str, seq: u64) -> Result<()>;
+
+    /// Takes the lock on `cluster` for `run`. Returns `None` when `run` now holds it (it was
+    /// free or already its own), or `Some(holder)` when another run holds it (409 ClusterBusy).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn lock_cluster(&mut self, cluster: &str, run: &str) -> Result<Option<String>>;
+
+    /// Releases the lock on `cluster` if `run` holds it; returns whether it did.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn unlock_cluster(&mut self, cluster: &str, run: &str) -> Result<bool>;
 
     /// Makes every write of this transaction durable and visible, atomically.
     ///

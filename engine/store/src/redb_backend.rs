@@ -1,10 +1,14 @@
 //! The embedded backend: one redb file.
 
 use crate::key::SEP;
-use crate::tables::{self, AUDIT, EVENTS, META, OBJECT_REFS, OBJECTS, REFS, meta_keys};
+use crate::tables::{
+    self, AUDIT, CLUSTER_LOCKS, EVENTS, INBOX, JOURNAL, META, OBJECT_REFS, OBJECTS, OUTBOX, REFS,
+    RUN_INDEX, RUNS, TIMER_IDS, TIMERS, meta_keys,
+};
 use crate::{
-    Envelope, ListQuery, Log, LogEntry, ObjectKey, Page, Precondition, ReadOps, Record, Reference,
-    Result, Storage, StoreError, WriteOps,
+    Envelope, InboxEntry, ListQuery, Log, LogEntry, ObjectKey, OutboxEntry, Page, Precondition,
+    ReadOps, Record, Reference, Result, RunHeader, RunIndex, RunRecord, Storage, StoreError,
+    TimerEntry, WriteOps,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
@@ -32,6 +36,14 @@ impl RedbStorage {
             txn.open_table(OBJECT_REFS).map_err(backend)?;
             txn.open_table(AUDIT).map_err(backend)?;
             txn.open_table(EVENTS).map_err(backend)?;
+            txn.open_table(RUNS).map_err(backend)?;
+            txn.open_table(RUN_INDEX).map_err(backend)?;
+            txn.open_table(JOURNAL).map_err(backend)?;
+            txn.open_table(OUTBOX).map_err(backend)?;
+            txn.open_table(TIMERS).map_err(backend)?;
+            txn.open_table(TIMER_IDS).map_err(backend)?;
+            txn.open_table(INBOX).map_err(backend)?;
+            txn.open_table(CLUSTER_LOCKS).map_err(backend)?;
             let mut meta = txn.open_table(META).map_err(backend)?;
             let stored = meta
                 .get(meta_keys::FORMAT)
@@ -211,6 +223,136 @@ macro_rules! impl_reads {
                 let t = self.txn.open_table(META).map_err(backend)?;
                 Ok(t.get(name).map_err(backend)?.map(|v| v.value().to_vec()))
             }
+
+            fn run(&self, id: &str) -> Result<Option<RunRecord>> {
+                let t = self.txn.open_table(RUNS).map_err(backend)?;
+                t.get(id)
+                    .map_err(backend)?
+                    .map(|v| RunRecord::decode(id, v.value()))
+                    .transpose()
+            }
+
+            fn runs_by(
+                &self,
+                index: &RunIndex,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<String>> {
+                let t = self.txn.open_table(RUN_INDEX).map_err(backend)?;
+                let prefix = index.prefix();
+                let start = match after {
+                    Some(a) => format!("{prefix}{a}\u{0}"),
+                    None => prefix.clone(),
+                };
+                let mut out = Vec::new();
+                for entry in t.range(start.as_str()..).map_err(backend)? {
+                    let (k, _) = entry.map_err(backend)?;
+                    let Some(id) = k.value().strip_prefix(prefix.as_str()) else {
+                        break;
+                    };
+                    if out.len() >= limit {
+                        break;
+                    }
+                    out.push(id.to_owned());
+                }
+                Ok(out)
+            }
+
+            fn journal(&self, run: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>> {
+                let t = self.txn.open_table(JOURNAL).map_err(backend)?;
+                let mut out = Vec::new();
+                let range = t
+                    .range((run, after.saturating_add(1))..=(run, u64::MAX))
+                    .map_err(backend)?;
+                for entry in range {
+                    let (k, v) = entry.map_err(backend)?;
+                    if out.len() >= limit {
+                        break;
+                    }
+                    out.push(LogEntry {
+                        seq: k.value().1,
+                        body: v.value().to_vec(),
+                    });
+                }
+                Ok(out)
+            }
+
+            fn journal_head(&self, run: &str) -> Result<u64> {
+                let t = self.txn.open_table(JOURNAL).map_err(backend)?;
+                let mut range = t.range((run, 0)..=(run, u64::MAX)).map_err(backend)?;
+                Ok(match range.next_back() {
+                    Some(e) => e.map_err(backend)?.0.value().1,
+                    None => 0,
+                })
+            }
+
+            fn outbox(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>> {
+                let t = self.txn.open_table(OUTBOX).map_err(backend)?;
+                let mut out = Vec::new();
+                for entry in t.range(after.saturating_add(1)..).map_err(backend)? {
+                    let (k, v) = entry.map_err(backend)?;
+                    if out.len() >= limit {
+                        break;
+                    }
+                    out.push(OutboxEntry::decode(k.value(), v.value())?);
+                }
+                Ok(out)
+            }
+
+            fn timers_due(&self, at_ms: u64, limit: usize) -> Result<Vec<TimerEntry>> {
+                let t = self.txn.open_table(TIMERS).map_err(backend)?;
+                let mut out = Vec::new();
+                for entry in t.range(..(at_ms.saturating_add(1), "")).map_err(backend)? {
+                    let (k, v) = entry.map_err(backend)?;
+                    if out.len() >= limit {
+                        break;
+                    }
+                    let (at_ms, id) = k.value();
+                    out.push(TimerEntry {
+                        at_ms,
+                        id: id.to_owned(),
+                        run: v.value().to_owned(),
+                    });
+                }
+                Ok(out)
+            }
+
+            fn next_timer(&self) -> Result<Option<TimerEntry>> {
+                let t = self.txn.open_table(TIMERS).map_err(backend)?;
+                Ok(t.first().map_err(backend)?.map(|(k, v)| {
+                    let (at_ms, id) = k.value();
+                    TimerEntry {
+                        at_ms,
+                        id: id.to_owned(),
+                        run: v.value().to_owned(),
+                    }
+                }))
+            }
+
+            fn inbox(&self, limit: usize) -> Result<Vec<InboxEntry>> {
+                let t = self.txn.open_table(INBOX).map_err(backend)?;
+                let mut out = Vec::new();
+                for entry in t.iter().map_err(backend)? {
+                    let (k, v) = entry.map_err(backend)?;
+                    if out.len() >= limit {
+                        break;
+                    }
+                    let (run, seq) = k.value();
+                    out.push(InboxEntry {
+                        run: run.to_owned(),
+                        seq,
+                        event: v.value().to_vec(),
+                    });
+                }
+                Ok(out)
+            }
+
+            fn cluster_lock(&self, cluster: &str) -> Result<Option<String>> {
+                let t = self.txn.open_table(CLUSTER_LOCKS).map_err(backend)?;
+                Ok(t.get(cluster)
+                    .map_err(backend)?
+                    .map(|v| v.value().to_owned()))
+            }
         }
     };
 }
@@ -368,6 +510,139 @@ impl WriteOps for RedbWrite {
         let mut t = self.txn.open_table(META).map_err(backend)?;
         t.insert(name, value).map_err(backend)?;
         Ok(())
+    }
+
+    fn put_run(&mut self, header: &RunHeader, state: &[u8]) -> Result<()> {
+        let bytes = RunRecord::encode(header, state)?;
+        let old = {
+            let mut t = self.txn.open_table(RUNS).map_err(backend)?;
+            let old = t
+                .insert(header.id.as_str(), bytes.as_slice())
+                .map_err(backend)?;
+            old.map(|v| RunRecord::decode_header(&header.id, v.value()))
+                .transpose()?
+        };
+        let new_idx = RunIndex::of(header);
+        let old_idx = old.as_ref().map(RunIndex::of).unwrap_or_default();
+        if old_idx != new_idx {
+            let mut t = self.txn.open_table(RUN_INDEX).map_err(backend)?;
+            for i in old_idx.iter().filter(|i| !new_idx.contains(i)) {
+                t.remove(format!("{}{}", i.prefix(), header.id).as_str())
+                    .map_err(backend)?;
+            }
+            for i in new_idx.iter().filter(|i| !old_idx.contains(i)) {
+                t.insert(format!("{}{}", i.prefix(), header.id).as_str(), ())
+                    .map_err(backend)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn append_journal(&mut self, run: &str, entries: &[(u64, &[u8])]) -> Result<()> {
+        // Checked before writing anything, so a refused append leaves the journal as it was.
+        let head = self.journal_head(run)?;
+        let mut last = head;
+        for (seq, _) in entries {
+            if *seq != last + 1 {
+                return Err(StoreError::Corrupt {
+                    key: format!("journal/{run}"),
+                    reason: format!("entry {seq} does not follow {last}"),
+                });
+            }
+            last = *seq;
+        }
+        let mut t = self.txn.open_table(JOURNAL).map_err(backend)?;
+        for (seq, body) in entries {
+            t.insert((run, *seq), *body).map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn push_outbox(&mut self, run: &str, effect: &[u8]) -> Result<u64> {
+        let bytes = OutboxEntry::encode(run, effect)?;
+        // The sequence survives an empty outbox (an answered effect's seq is never reused).
+        let last = self
+            .meta(meta_keys::OUTBOX_SEQ)?
+            .map(|b| be_u64(&b))
+            .unwrap_or(0);
+        let seq = last + 1;
+        {
+            let mut t = self.txn.open_table(OUTBOX).map_err(backend)?;
+            t.insert(seq, bytes.as_slice()).map_err(backend)?;
+        }
+        self.set_meta(meta_keys::OUTBOX_SEQ, &seq.to_be_bytes())?;
+        Ok(seq)
+    }
+
+    fn remove_outbox(&mut self, seq: u64) -> Result<()> {
+        let mut t = self.txn.open_table(OUTBOX).map_err(backend)?;
+        t.remove(seq).map_err(backend)?;
+        Ok(())
+    }
+
+    fn set_timer(&mut self, id: &str, run: &str, at_ms: u64) -> Result<()> {
+        self.remove_timer(id)?;
+        let mut ids = self.txn.open_table(TIMER_IDS).map_err(backend)?;
+        ids.insert(id, at_ms).map_err(backend)?;
+        let mut t = self.txn.open_table(TIMERS).map_err(backend)?;
+        t.insert((at_ms, id), run).map_err(backend)?;
+        Ok(())
+    }
+
+    fn remove_timer(&mut self, id: &str) -> Result<bool> {
+        let mut ids = self.txn.open_table(TIMER_IDS).map_err(backend)?;
+        let Some(at) = ids.remove(id).map_err(backend)?.map(|v| v.value()) else {
+            return Ok(false);
+        };
+        let mut t = self.txn.open_table(TIMERS).map_err(backend)?;
+        t.remove((at, id)).map_err(backend)?;
+        Ok(true)
+    }
+
+    fn push_inbox(&mut self, run: &str, event: &[u8]) -> Result<u64> {
+        let mut t = self.txn.open_table(INBOX).map_err(backend)?;
+        let last = {
+            let mut range = t.range((run, 0)..=(run, u64::MAX)).map_err(backend)?;
+            match range.next_back() {
+                Some(e) => e.map_err(backend)?.0.value().1,
+                None => 0,
+            }
+        };
+        let seq = last + 1;
+        t.insert((run, seq), event).map_err(backend)?;
+        Ok(seq)
+    }
+
+    fn remove_inbox(&mut self, run: &str, seq: u64) -> Result<()> {
+        let mut t = self.txn.open_table(INBOX).map_err(backend)?;
+        t.remove((run, seq)).map_err(backend)?;
+        Ok(())
+    }
+
+    fn lock_cluster(&mut self, cluster: &str, run: &str) -> Result<Option<String>> {
+        let mut t = self.txn.open_table(CLUSTER_LOCKS).map_err(backend)?;
+        let holder = t
+            .get(cluster)
+            .map_err(backend)?
+            .map(|v| v.value().to_owned());
+        match holder {
+            Some(h) if h != run => Ok(Some(h)),
+            Some(_) => Ok(None),
+            None => {
+                t.insert(cluster, run).map_err(backend)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn unlock_cluster(&mut self, cluster: &str, run: &str) -> Result<bool> {
+        let mut t = self.txn.open_table(CLUSTER_LOCKS).map_err(backend)?;
+        let held = t.get(cluster).map_err(backend)?.map(|v| v.value() == run);
+        if held == Some(true) {
+            t.remove(cluster).map_err(backend)?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

@@ -27,6 +27,8 @@ pub mod meta_keys {
     pub const REVISION: &str = "revision";
     /// The on-disk format version of this database (u32, big-endian).
     pub const FORMAT: &str = "format";
+    /// The last outbox sequence number handed out (u64, big-endian).
+    pub const OUTBOX_SEQ: &str = "outbox-seq";
 }
 
 /// The format version written by this build.
@@ -70,6 +72,10 @@ pub mod kinds {
     pub const WORKFLOW: Kind = Kind("workflow");
     /// Workflow runs.
     pub const RUN: Kind = Kind("run");
+    /// Variable assignments of template clusters (DESIGN §4.8), in the template's scope, named
+    /// `template/clusterProject/cluster`: one record per cluster holding its current revision's
+    /// assignments (docs/templates.md).
+    pub const TEMPLATE_ASSIGNMENT: Kind = Kind("templateAssignment");
 }
 
 /// Every kind, so stored keys can be decoded back to a [`Kind`].
@@ -91,9 +97,33 @@ pub const ALL_KINDS: &[Kind] = &[
     kinds::PROVIDER,
     kinds::WORKFLOW,
     kinds::RUN,
+    kinds::TEMPLATE_ASSIGNMENT,
 ];
 
 /// The [`Kind`] named `name`, if it is one of [`ALL_KINDS`].
 pub fn kind_named(name: &str) -> Option<Kind> {
     ALL_KINDS.iter().copied().find(|k| k.0 == name)
 }
+
+// ---- the workflow runtime (docs/runtime.md) ----
+
+/// Runs: run id → [`crate::RunRecord`] bytes (format byte, header length, JSON header with
+/// status/parent/definition, then the run state bytes).
+pub const RUNS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("runs.v1");
+/// Run listing index: `dimension ␟ value ␟ run id` → nothing (dimensions: `status`, `parent`,
+/// `definition`), kept in step with [`RUNS`].
+pub const RUN_INDEX: TableDefinition<'static, &str, ()> = TableDefinition::new("run-index.v1");
+/// Run journals: (run id, seq) → JSON journal entry; seq starts at 1 with no gaps.
+pub const JOURNAL: TableDefinition<'static, (&str, u64), &[u8]> =
+    TableDefinition::new("journal.v1");
+/// The outbox: seq → (run id length u32 BE, run id, JSON effect); deleted when answered.
+pub const OUTBOX: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("outbox.v1");
+/// Durable timers: (fire-at in Unix milliseconds, timer id) → run id; scanned in time order.
+pub const TIMERS: TableDefinition<'static, (u64, &str), &str> = TableDefinition::new("timers.v1");
+/// Timer id → fire-at (Unix ms), so a timer can be cancelled by id.
+pub const TIMER_IDS: TableDefinition<'static, &str, u64> = TableDefinition::new("timer-ids.v1");
+/// Run inboxes: (run id, seq) → JSON event, applied in seq order.
+pub const INBOX: TableDefinition<'static, (&str, u64), &[u8]> = TableDefinition::new("inbox.v1");
+/// Cluster locks: cluster key → the run id holding it (409 `ClusterBusy` for others).
+pub const CLUSTER_LOCKS: TableDefinition<'static, &str, &str> =
+    TableDefinition::new("cluster-locks.v1");

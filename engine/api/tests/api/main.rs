@@ -2,4 +2,7 @@
 
 mod foundation;
 mod policies;
+mod profiles;
+mod providers;
 mod support;
+mod templates;

@@ -1,0 +1,970 @@
+//! Cluster templates at tenant and project scope (DESIGN §4.6) and the variable assignments of
+//! their clusters (§4.8): `/v1[/projects/{p}]/cluster-templates/{name}` and `…/{name}/variables`.
+//!
+//! The composition rules are the domain's (`fleetplane_domain::template`); this module supplies
+//! the facts (linked versions, the policy, the clusters) and stores what the rules decide:
+//! the revision, and one assignment record per template cluster (docs/templates.md).
+
+use crate::Routes;
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::json;
+use crate::profiles::{self, version_key_name};
+use crate::refs;
+use crate::resource::{
+    self, ApiKind, ListParams, ObjectOf, ObjectPath, list_page, list_response, load,
+    object_response, require, require_project, rule,
+};
+use crate::state::{AppState, Tx};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use fleetplane_domain::authz::{Permission, Resource, Verb};
+use fleetplane_domain::error::{index, path};
+use fleetplane_domain::policy::MaintenancePolicySpec;
+use fleetplane_domain::profile::{MASK, ProfileVersionSpec, Variable, ensure_linkable};
+use fleetplane_domain::template::{
+    Assignment, ClusterTemplateSpec, ClusterValues, LinkedVersion, ProfileRef, RefScope,
+    RevisionEntry, VariableAssignment, assign, check_cloud_type_unchanged, keep_running, propose,
+    revision_set, validate_template,
+};
+use fleetplane_domain::{ErrorCode, Problems};
+use fleetplane_store::tables::kinds;
+use fleetplane_store::{ObjectKey, Precondition, ReadOps, Reference, Scope, WriteExt};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The most clusters one template's rules examine (membership is read through the reference
+/// index, never by scanning the fleet).
+const MAX_MEMBERS: usize = 100_000;
+
+/// Cluster templates.
+pub struct ClusterTemplate;
+
+/// Whether every cluster runs the template's current revision.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TemplateState {
+    /// Every cluster runs the current revision (or the template has none).
+    #[default]
+    Applied,
+    /// Some cluster does not run the current revision yet.
+    Pending,
+}
+
+/// Cluster counts of a template.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterCounts {
+    /// Clusters attached to the template.
+    pub total: u64,
+    /// Clusters running the current revision.
+    pub up_to_date: u64,
+    /// Clusters with at least one Pending variable (they cannot move to the revision).
+    pub pending_variables: u64,
+}
+
+/// Assignment counts over every (cluster, variable) of the current revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariableCounts {
+    /// Assigned.
+    pub resolved: u64,
+    /// Pending.
+    pub unresolved: u64,
+}
+
+/// A maintenance window, `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextWindow {
+    /// First instant an update may start.
+    pub start: jiff::Timestamp,
+    /// First instant an update may no longer start.
+    pub end: jiff::Timestamp,
+}
+
+/// The observed state of a template (computed on every read and write).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateStatus {
+    /// Applied or Pending.
+    #[serde(default)]
+    pub state: TemplateState,
+    /// The current revision, from 1; it changes only with the set of linked versions.
+    #[serde(default)]
+    pub revision: u64,
+    /// The current revision's set of linked versions.
+    #[serde(default)]
+    pub profiles: Vec<RevisionEntry>,
+    /// Cluster counts.
+    #[serde(default)]
+    pub clusters: ClusterCounts,
+    /// Assignment counts.
+    #[serde(default)]
+    pub variables: VariableCounts,
+    /// The earliest next window of its clusters (each in its own zone); with no clusters, the
+    /// policy's next window in UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_window: Option<NextWindow>,
+}
+
+/// A cluster's reference to its template (`spec.template` of a cluster record).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberTemplateRef {
+    /// The template's name.
+    pub name: String,
+    /// `tenant` for a tenant template; default: the cluster's project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<RefScope>,
+}
+
+/// The part of a cluster's spec templates read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberClusterSpec {
+    /// The template the cluster belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<MemberTemplateRef>,
+    /// IANA zone its windows are computed in (default UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// The values the cluster was given: `{profile: {variable: value}}`.
+    #[serde(default)]
+    pub variables: ClusterValues,
+}
+
+/// The part of a cluster's status templates read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberClusterStatus {
+    /// The template revision the cluster runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+}
+
+/// The minimal cluster record a template reads: an object of kind `cluster` in a project,
+/// holding a [`member_reference`] to its template. Unknown fields are ignored, so the full
+/// cluster object decodes as this.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberCluster {
+    /// Its spec.
+    #[serde(default)]
+    pub spec: MemberClusterSpec,
+    /// Its status.
+    #[serde(default)]
+    pub status: MemberClusterStatus,
+}
+
+/// Assignments of one cluster: `{profile: {variable: assignment}}`.
+pub type Assignments = BTreeMap<String, BTreeMap<String, VariableAssignment>>;
+
+/// The stored assignments of one cluster for one revision of a template.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentRecord {
+    /// The template revision these assignments are for.
+    pub revision: u64,
+    /// `{profile: {variable: assignment}}`.
+    #[serde(default)]
+    pub variables: Assignments,
+}
+
+/// The reference a cluster holds to its template (relation `member-of-template`).
+pub fn member_reference(template_scope: &Scope, template: &str) -> Reference {
+    refs::to(
+        refs::MEMBER_OF_TEMPLATE,
+        template_scope,
+        kinds::CLUSTER_TEMPLATE,
+        template,
+    )
+}
+
+/// The key of a cluster's assignment record: in the template's scope, named
+/// `template/clusterProject/cluster`.
+pub fn assignment_key(template_scope: &Scope, template: &str, cluster: &ObjectKey) -> ObjectKey {
+    ObjectKey::new(
+        template_scope.clone(),
+        kinds::TEMPLATE_ASSIGNMENT,
+        format!(
+            "{template}/{}/{}",
+            cluster.scope.project().unwrap_or_default(),
+            cluster.name
+        ),
+    )
+}
+
+fn own_scope(scope: &Scope) -> RefScope {
+    match scope {
+        Scope::Tenant => RefScope::Tenant,
+        Scope::Project(_) => RefScope::Project,
+    }
+}
+
+/// The scope a reference names, or `None` when a tenant object names a project one.
+fn resolve(template_scope: &Scope, r: Option<RefScope>) -> Option<Scope> {
+    match (r, template_scope) {
+        (Some(RefScope::Tenant), _) => Some(Scope::Tenant),
+        (Some(RefScope::Project), Scope::Tenant) => None,
+        (_, s) => Some(s.clone()),
+    }
+}
+
+fn version_target(scope: &Scope, r: &ProfileRef) -> Option<ObjectKey> {
+    resolve(scope, r.scope).map(|s| profiles::version_key(&s, &r.name, &r.version))
+}
+
+/// The linked versions' specs, in `spec.profiles` order (`None` when missing or unreachable).
+fn linked_specs(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    spec: &ClusterTemplateSpec,
+) -> ApiResult<Vec<Option<ProfileVersionSpec>>> {
+    spec.profiles
+        .iter()
+        .map(|p| match resolve(scope, p.scope) {
+            Some(s) => {
+                Ok(
+                    load::<profiles::Version>(r, &s, &version_key_name(&p.name, &p.version))?
+                        .map(|v| v.spec),
+                )
+            }
+            None => Ok(None),
+        })
+        .collect()
+}
+
+/// The current definitions: each linked profile with its variables.
+fn definitions<'a>(
+    spec: &'a ClusterTemplateSpec,
+    linked: &'a [Option<ProfileVersionSpec>],
+) -> Vec<(&'a ProfileRef, &'a [Variable])> {
+    spec.profiles
+        .iter()
+        .zip(linked)
+        .filter_map(|(p, v)| v.as_ref().map(|v| (p, v.variables.as_slice())))
+        .collect()
+}
+
+fn policy_spec(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    spec: &ClusterTemplateSpec,
+) -> ApiResult<Option<MaintenancePolicySpec>> {
+    let Some(p) = &spec.maintenance_policy else {
+        return Ok(None);
+    };
+    let Some(s) = resolve(scope, p.scope) else {
+        return Ok(None);
+    };
+    Ok(load::<crate::policies::MaintenancePolicy>(r, &s, &p.name)?.map(|o| o.spec))
+}
+
+/// The clusters of a template, through the reference index.
+fn members(r: &dyn ReadOps, scope: &Scope, name: &str) -> ApiResult<Vec<ObjectKey>> {
+    Ok(r.referrers(&member_reference(scope, name), MAX_MEMBERS)?)
+}
+
+fn load_member(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<MemberCluster> {
+    match r.get(key)? {
+        Some(rec) => Ok(rec.decode()?),
+        None => Ok(MemberCluster::default()),
+    }
+}
+
+/// How a cluster is named in the variables view: its name for a project template, and
+/// `project/name` for a tenant template (whose clusters live in many projects).
+fn display(template_scope: &Scope, cluster: &ObjectKey) -> String {
+    match template_scope {
+        Scope::Project(_) => cluster.name.clone(),
+        Scope::Tenant => format!(
+            "{}/{}",
+            cluster.scope.project().unwrap_or_default(),
+            cluster.name
+        ),
+    }
+}
+
+/// A cluster's assignments for `revision`: the stored ones, and for variables without a stored
+/// assignment the proposal from the cluster's own values (DESIGN §4.8 order).
+fn assignments_at(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    template: &str,
+    revision: u64,
+    defs: &[(&ProfileRef, &[Variable])],
+    key: &ObjectKey,
+    cluster: &MemberCluster,
+) -> ApiResult<Assignments> {
+    let stored = r
+        .get(&assignment_key(scope, template, key))?
+        .map(|rec| rec.decode::<AssignmentRecord>())
+        .transpose()?
+        .filter(|a| a.revision == revision)
+        .map(|a| a.variables)
+        .unwrap_or_default();
+    let mut out = Assignments::new();
+    for (p, vars) in defs {
+        let entry = out.entry(p.name.clone()).or_default();
+        for def in *vars {
+            let a = match stored.get(&p.name).and_then(|m| m.get(&def.name)) {
+                Some(a) => a.clone(),
+                None => {
+                    let given = cluster
+                        .spec
+                        .variables
+                        .get(&p.name)
+                        .and_then(|m| m.get(&def.name));
+                    let tv = p.variables.iter().find(|t| t.name == def.name);
+                    propose(def, tv, given.map(String::as_str))
+                }
+            };
+            entry.insert(def.name.clone(), a);
+        }
+    }
+    Ok(out)
+}
+
+fn is_pending(a: &Assignments) -> bool {
+    a.values()
+        .flat_map(BTreeMap::values)
+        .any(|v| v.assignment == Assignment::Pending)
+}
+
+/// Proposes every cluster's assignments for a new revision and stores them. The running value
+/// of a variable is the cluster's value in the previous revision when the variable existed then.
+#[allow(clippy::too_many_arguments)]
+fn propose_revision(
+    tx: &mut Tx<'_>,
+    scope: &Scope,
+    template: &str,
+    old_revision: u64,
+    old_defs: &[(&ProfileRef, &[Variable])],
+    revision: u64,
+    defs: &[(&ProfileRef, &[Variable])],
+) -> ApiResult<()> {
+    let clusters = members(&*tx.ops, scope, template)?;
+    let mut pending = Vec::new();
+    let mut records = Vec::new();
+    for key in &clusters {
+        let cluster = load_member(&*tx.ops, key)?;
+        let prior = assignments_at(
+            &*tx.ops,
+            scope,
+            template,
+            old_revision,
+            old_defs,
+            key,
+            &cluster,
+        )?;
+        if is_pending(&prior) {
+            pending.push(display(scope, key));
+            continue;
+        }
+        let mut next = Assignments::new();
+        for (p, vars) in defs {
+            let entry = next.entry(p.name.clone()).or_default();
+            for def in *vars {
+                let running = prior
+                    .get(&p.name)
+                    .and_then(|m| m.get(&def.name))
+                    .map(|a| a.new_value.as_str());
+                let tv = p.variables.iter().find(|t| t.name == def.name);
+                entry.insert(def.name.clone(), propose(def, tv, running));
+            }
+        }
+        records.push((
+            assignment_key(scope, template, key),
+            AssignmentRecord {
+                revision,
+                variables: next,
+            },
+        ));
+    }
+    if !pending.is_empty() {
+        return Err(rule(
+            ErrorCode::VariablesPending,
+            format!(
+                "clusters {} have Pending variables for revision {old_revision}; assign them \
+                 (PATCH .../variables) before saving a new set of profile versions",
+                pending.join(", ")
+            ),
+        ));
+    }
+    for (k, rec) in records {
+        tx.ops.put_as(&k, &rec, Precondition::Any, &[])?;
+    }
+    Ok(())
+}
+
+/// The template's status from the store at `now`.
+fn compute_status(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    obj: &ObjectOf<ClusterTemplate>,
+    revision: u64,
+    linked: &[Option<ProfileVersionSpec>],
+    now: jiff::Timestamp,
+) -> ApiResult<TemplateStatus> {
+    let name = &obj.metadata.name;
+    let defs = definitions(&obj.spec, linked);
+    let mut status = TemplateStatus {
+        revision,
+        profiles: revision_set(&obj.spec, own_scope(scope)),
+        ..TemplateStatus::default()
+    };
+    let mut zones = BTreeSet::new();
+    for key in members(r, scope, name)? {
+        let cluster = load_member(r, &key)?;
+        let a = assignments_at(r, scope, name, revision, &defs, &key, &cluster)?;
+        status.clusters.total += 1;
+        if cluster.status.revision == Some(revision) {
+            status.clusters.up_to_date += 1;
+        }
+        if is_pending(&a) {
+            status.clusters.pending_variables += 1;
+        }
+        for v in a.values().flat_map(BTreeMap::values) {
+            match v.assignment {
+                Assignment::Pending => status.variables.unresolved += 1,
+                Assignment::Assigned => status.variables.resolved += 1,
+            }
+        }
+        zones.insert(cluster.spec.time_zone.unwrap_or_else(|| "UTC".to_owned()));
+    }
+    if status.clusters.up_to_date < status.clusters.total {
+        status.state = TemplateState::Pending;
+    }
+    if zones.is_empty() {
+        zones.insert("UTC".to_owned());
+    }
+    if let Some(policy) = policy_spec(r, scope, &obj.spec)?
+        && let Ok(cal) = policy.calendar()
+    {
+        status.next_window = zones
+            .iter()
+            .filter_map(|z| jiff::tz::TimeZone::get(z).ok())
+            .filter_map(|tz| cal.upcoming(now, &tz, 1).into_iter().next())
+            .min_by_key(|w| w.start)
+            .map(|w| NextWindow {
+                start: w.start,
+                end: w.end,
+            });
+    }
+    Ok(status)
+}
+
+/// A template as shown, with its status computed now.
+fn with_status(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    mut obj: ObjectOf<ClusterTemplate>,
+) -> ApiResult<ObjectOf<ClusterTemplate>> {
+    let linked = linked_specs(r, scope, &obj.spec)?;
+    let revision = obj.status.revision.max(1);
+    obj.status = compute_status(r, scope, &obj, revision, &linked, jiff::Timestamp::now())?;
+    Ok(obj)
+}
+
+/// Reference-scope problems the domain rules cannot see (a tenant template naming project
+/// objects; one profile name linked from two scopes).
+fn scope_problems(scope: &Scope, spec: &ClusterTemplateSpec) -> Problems {
+    let mut p = Problems::new();
+    for (i, r) in spec.profiles.iter().enumerate() {
+        if resolve(scope, r.scope).is_none() {
+            p.push(
+                path(&index("spec.profiles", i), "scope"),
+                "a tenant template may only reference tenant profiles",
+            );
+        }
+        if spec.profiles[..i]
+            .iter()
+            .any(|o| o.name == r.name && o.scope != r.scope)
+        {
+            p.push(
+                path(&index("spec.profiles", i), "name"),
+                format!("profile {:?} is linked twice", r.name),
+            );
+        }
+    }
+    if let Some(pol) = &spec.maintenance_policy
+        && resolve(scope, pol.scope).is_none()
+    {
+        p.push(
+            "spec.maintenancePolicy.scope",
+            "a tenant template may only reference a tenant policy",
+        );
+    }
+    p
+}
+
+impl ApiKind for ClusterTemplate {
+    const KIND: &'static str = "ClusterTemplate";
+    const STORE: fleetplane_store::Kind = kinds::CLUSTER_TEMPLATE;
+    const RESOURCE: Resource = Resource::ClusterTemplate;
+    type Spec = ClusterTemplateSpec;
+    type Status = TemplateStatus;
+
+    fn admit(
+        tx: &mut Tx<'_>,
+        scope: &Scope,
+        new: &mut ObjectOf<Self>,
+        old: Option<&ObjectOf<Self>>,
+    ) -> ApiResult<()> {
+        if let Some(o) = old {
+            check_cloud_type_unchanged(o.spec.cloud_type, new.spec.cloud_type)?;
+        }
+        scope_problems(scope, &new.spec).finish()?;
+        let linked = linked_specs(&*tx.ops, scope, &new.spec)?;
+        let facts: Vec<Option<LinkedVersion>> = linked
+            .iter()
+            .map(|v| {
+                v.as_ref().map(|v| LinkedVersion {
+                    profile_type: v.profile_type,
+                    cloud_type: v.cloud_type,
+                    variables: v.variables.clone(),
+                })
+            })
+            .collect();
+        let policy_exists = policy_spec(&*tx.ops, scope, &new.spec)?.is_some();
+        validate_template(&new.spec, &facts, policy_exists)?;
+
+        // Only newly linked versions: a version already linked stays linked even if a cluster
+        // detached since uses it standalone.
+        let already: BTreeSet<ObjectKey> = old
+            .map(|o| {
+                o.spec
+                    .profiles
+                    .iter()
+                    .filter_map(|p| version_target(scope, p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for p in &new.spec.profiles {
+            let Some(target) = version_target(scope, p) else {
+                continue;
+            };
+            if already.contains(&target) {
+                continue;
+            }
+            let standalone = Reference {
+                relation: refs::STANDALONE_USES_PROFILE_VERSION,
+                target: target.encode(),
+            };
+            let users: Vec<String> = tx
+                .ops
+                .referrers(&standalone, 100)?
+                .iter()
+                .map(|k| format!("{}/{}", k.scope.project().unwrap_or_default(), k.name))
+                .collect();
+            ensure_linkable(&p.name, &p.version, &users)?;
+        }
+
+        let own = own_scope(scope);
+        let new_set = revision_set(&new.spec, own);
+        let revision = match old {
+            None => 1,
+            Some(o) => {
+                let old_revision = o.status.revision.max(1);
+                if revision_set(&o.spec, own) == new_set {
+                    old_revision
+                } else {
+                    let old_linked = linked_specs(&*tx.ops, scope, &o.spec)?;
+                    let old_defs = definitions(&o.spec, &old_linked);
+                    let defs = definitions(&new.spec, &linked);
+                    propose_revision(
+                        tx,
+                        scope,
+                        &new.metadata.name,
+                        old_revision,
+                        &old_defs,
+                        old_revision + 1,
+                        &defs,
+                    )?;
+                    old_revision + 1
+                }
+            }
+        };
+        new.status = compute_status(&*tx.ops, scope, new, revision, &linked, tx.now)?;
+        Ok(())
+    }
+
+    fn references(scope: &Scope, obj: &ObjectOf<Self>) -> Vec<Reference> {
+        let mut out = Vec::new();
+        for p in &obj.spec.profiles {
+            if let Some(t) = version_target(scope, p) {
+                for relation in [
+                    refs::TEMPLATE_LINKS_PROFILE_VERSION,
+                    refs::USES_PROFILE_VERSION,
+                ] {
+                    out.push(Reference {
+                        relation,
+                        target: t.encode(),
+                    });
+                }
+            }
+        }
+        if let Some(pol) = &obj.spec.maintenance_policy
+            && let Some(s) = resolve(scope, pol.scope)
+        {
+            out.push(refs::to(
+                refs::USES_POLICY,
+                &s,
+                kinds::MAINTENANCE_POLICY,
+                &pol.name,
+            ));
+        }
+        out
+    }
+
+    fn before_delete(tx: &mut Tx<'_>, scope: &Scope, obj: &ObjectOf<Self>) -> ApiResult<()> {
+        let name = &obj.metadata.name;
+        let clusters = tx.ops.referrers(&member_reference(scope, name), 10)?;
+        if !clusters.is_empty() {
+            let names: Vec<String> = clusters.iter().map(|k| display(scope, k)).collect();
+            return Err(rule(
+                ErrorCode::TemplateInUse,
+                format!(
+                    "template {name:?} has clusters ({}{}); detach or delete them first",
+                    names.join(", "),
+                    if names.len() == 10 { ", …" } else { "" }
+                ),
+            ));
+        }
+        // Assignment records of clusters that left the template.
+        let prefix = format!("{name}/");
+        loop {
+            let page = tx.ops.list(&fleetplane_store::ListQuery {
+                scope: scope.clone(),
+                kind: kinds::TEMPLATE_ASSIGNMENT,
+                name_prefix: prefix.clone(),
+                after: None,
+                limit: 500,
+            })?;
+            if page.items.is_empty() {
+                break;
+            }
+            for rec in page.items {
+                tx.ops.delete(&rec.key, Precondition::Any)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn api_path(scope: &Scope, name: &str) -> String {
+        match scope {
+            Scope::Tenant => format!("cluster-templates/{name}"),
+            Scope::Project(p) => format!("projects/{p}/cluster-templates/{name}"),
+        }
+    }
+}
+
+fn require_perm(caller: &Caller, verb: Verb, scope: &Scope) -> ApiResult<()> {
+    caller.require(
+        Permission::new(Resource::ClusterTemplate, verb),
+        scope.project(),
+    )
+}
+
+/// `GET .../cluster-templates`: one page, each with its status.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Response> {
+    let scope = path.scope();
+    require_perm(&caller, Verb::List, &scope)?;
+    let max = state.settings.max_page;
+    let (items, next) = state
+        .read(move |r| {
+            require_project(r, &scope)?;
+            let (items, next) =
+                list_page::<ClusterTemplate>(r, &scope, "", &params, max, &|_| true)?;
+            let items = items
+                .into_iter()
+                .map(|t| with_status(r, &scope, t))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok((items, next))
+        })
+        .await?;
+    Ok(list_response(items, next))
+}
+
+/// `GET .../cluster-templates/{name}` with its status.
+pub async fn get_template(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+) -> ApiResult<Response> {
+    let scope = path.scope();
+    let name = path.name.clone().unwrap_or_default();
+    require_perm(&caller, Verb::Get, &scope)?;
+    let t = state
+        .read(move |r| {
+            let t = require::<ClusterTemplate>(r, &scope, &name)?;
+            with_status(r, &scope, t)
+        })
+        .await?;
+    Ok(object_response(StatusCode::OK, &t))
+}
+
+fn shown_value(def: &Variable, v: &str) -> String {
+    if def.sensitive && !v.is_empty() {
+        MASK.to_owned()
+    } else {
+        v.to_owned()
+    }
+}
+
+/// The "Variable values" view of a template (DESIGN §4.8), values of sensitive variables masked.
+fn variables_view(r: &dyn ReadOps, scope: &Scope, name: &str) -> ApiResult<serde_json::Value> {
+    let t = require::<ClusterTemplate>(r, scope, name)?;
+    let revision = t.status.revision.max(1);
+    let linked = linked_specs(r, scope, &t.spec)?;
+    let defs = definitions(&t.spec, &linked);
+    let mut clusters = Vec::new();
+    for key in members(r, scope, name)? {
+        let cluster = load_member(r, &key)?;
+        let a = assignments_at(r, scope, name, revision, &defs, &key, &cluster)?;
+        clusters.push((display(scope, &key), a));
+    }
+    clusters.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut items = Vec::new();
+    for (p, vars) in &defs {
+        for def in *vars {
+            let rows: Vec<serde_json::Value> = clusters
+                .iter()
+                .filter_map(|(c, a)| {
+                    let v = a.get(&p.name)?.get(&def.name)?;
+                    Some(serde_json::json!({
+                        "cluster": c,
+                        "assignment": v.assignment,
+                        "assignedBy": v.assigned_by,
+                        "runningValue": v.running_value.as_deref().map(|x| shown_value(def, x)),
+                        "newValue": shown_value(def, &v.new_value),
+                    }))
+                })
+                .collect();
+            items.push(serde_json::json!({
+                "profile": p.name,
+                "variable": def.masked(),
+                "clusters": rows,
+            }));
+        }
+    }
+    Ok(serde_json::json!({ "revision": revision, "items": items }))
+}
+
+/// `GET .../cluster-templates/{name}/variables`.
+pub async fn variables(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let scope = path.scope();
+    let name = path.name.clone().unwrap_or_default();
+    require_perm(&caller, Verb::Get, &scope)?;
+    let view = state
+        .read(move |r| variables_view(r, &scope, &name))
+        .await?;
+    Ok(Json(view))
+}
+
+/// One entry of a `PATCH .../variables` body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssignmentPatch {
+    /// The linked profile's name.
+    pub profile: String,
+    /// The variable.
+    pub variable: String,
+    /// The value to assign (absent with `keepRunning: true`).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// The clusters; absent: every cluster of the template.
+    #[serde(default)]
+    pub clusters: Option<Vec<String>>,
+    /// Confirm each cluster's running value instead of assigning `value`.
+    #[serde(default)]
+    pub keep_running: bool,
+}
+
+/// Body of `PATCH .../variables`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariablesPatch {
+    /// The assignments, applied together or not at all.
+    pub assignments: Vec<AssignmentPatch>,
+}
+
+/// Applies a `PATCH .../variables` inside one transaction: every problem is reported with its
+/// field path (`assignments[0].value`) and nothing is written unless all entries apply.
+///
+/// # Errors
+/// `NotFound` (template); `ValidationFailed` for unknown profiles, variables or clusters, and
+/// values that do not fit the definition.
+fn apply_patch(tx: &mut Tx<'_>, scope: &Scope, name: &str, body: &VariablesPatch) -> ApiResult<()> {
+    let t = require::<ClusterTemplate>(&*tx.ops, scope, name)?;
+    let revision = t.status.revision.max(1);
+    let linked = linked_specs(&*tx.ops, scope, &t.spec)?;
+    let defs = definitions(&t.spec, &linked);
+    let mut clusters: BTreeMap<String, (ObjectKey, Assignments)> = BTreeMap::new();
+    for key in members(&*tx.ops, scope, name)? {
+        let cluster = load_member(&*tx.ops, &key)?;
+        let a = assignments_at(&*tx.ops, scope, name, revision, &defs, &key, &cluster)?;
+        clusters.insert(display(scope, &key), (key, a));
+    }
+    let mut p = Problems::new();
+    let mut changed = BTreeSet::new();
+    for (i, e) in body.assignments.iter().enumerate() {
+        let at = index("assignments", i);
+        let Some((_, vars)) = defs.iter().find(|(r, _)| r.name == e.profile) else {
+            p.push(
+                path(&at, "profile"),
+                format!("the template links no profile {:?}", e.profile),
+            );
+            continue;
+        };
+        let Some(def) = vars.iter().find(|d| d.name == e.variable) else {
+            p.push(
+                path(&at, "variable"),
+                format!("profile {:?} has no variable {:?}", e.profile, e.variable),
+            );
+            continue;
+        };
+        match (&e.value, e.keep_running) {
+            (Some(_), true) => {
+                p.push(path(&at, "value"), "give a value or keepRunning, not both");
+                continue;
+            }
+            (None, false) => {
+                p.push(path(&at, "value"), "is required unless keepRunning is true");
+                continue;
+            }
+            _ => {}
+        }
+        let targets: Vec<String> = match &e.clusters {
+            None => clusters.keys().cloned().collect(),
+            Some(list) => {
+                let mut ok = Vec::new();
+                for (j, c) in list.iter().enumerate() {
+                    if clusters.contains_key(c) {
+                        ok.push(c.clone());
+                    } else {
+                        p.push(
+                            index(&path(&at, "clusters"), j),
+                            format!("{c:?} is not a cluster of the template"),
+                        );
+                    }
+                }
+                ok
+            }
+        };
+        for c in targets {
+            let Some(slot) = clusters
+                .get_mut(&c)
+                .and_then(|(_, a)| a.get_mut(&e.profile))
+                .and_then(|m| m.get_mut(&e.variable))
+            else {
+                continue;
+            };
+            let running = slot.running_value.clone();
+            let result = match &e.value {
+                Some(v) => assign(def, v, running.as_deref()),
+                None => keep_running(def, running.as_deref()),
+            };
+            match result {
+                Ok(a) => {
+                    *slot = a;
+                    changed.insert(c);
+                }
+                Err(msg) => {
+                    let field = if e.keep_running {
+                        path(&at, "keepRunning")
+                    } else {
+                        path(&at, "value")
+                    };
+                    p.push(field, format!("cluster {c:?}: {msg}"));
+                    // One message per entry is enough when the value itself is wrong.
+                    break;
+                }
+            }
+        }
+    }
+    p.finish()?;
+    let mut summary = Vec::new();
+    for c in &changed {
+        if let Some((key, a)) = clusters.get(c) {
+            let rec = AssignmentRecord {
+                revision,
+                variables: a.clone(),
+            };
+            tx.ops.put_as(
+                &assignment_key(scope, name, key),
+                &rec,
+                Precondition::Any,
+                &[],
+            )?;
+            summary.push(c.clone());
+        }
+    }
+    // Values are not in the audit entry: they may be sensitive; the entry names what changed.
+    let what: Vec<serde_json::Value> = body
+        .assignments
+        .iter()
+        .map(|e| {
+            serde_json::json!({"profile": e.profile, "variable": e.variable,
+                               "keepRunning": e.keep_running})
+        })
+        .collect();
+    tx.audit(
+        "update",
+        &format!("{}/variables", ClusterTemplate::api_path(scope, name)),
+        scope.project(),
+        None,
+        Some(serde_json::json!({"assignments": what, "clusters": summary, "revision": revision})),
+    )?;
+    Ok(())
+}
+
+/// `PATCH .../cluster-templates/{name}/variables`: assigns values in one transaction and answers
+/// the updated view.
+pub async fn patch_variables(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+    json::Json(body): json::Json<VariablesPatch>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let scope = path.scope();
+    let name = path.name.clone().unwrap_or_default();
+    require_perm(&caller, Verb::Update, &scope)?;
+    let view = state
+        .write(&caller, move |tx| {
+            apply_patch(tx, &scope, &name, &body)?;
+            variables_view(&*tx.ops, &scope, &name)
+        })
+        .await?;
+    Ok(Json(view))
+}
+
+/// Registers the template routes at tenant and project scope.
+pub fn routes(r: &mut Routes) {
+    for base in ["/v1", "/v1/projects/{project}"] {
+        let c = format!("{base}/cluster-templates");
+        r.add(&c, &[Method::GET], get(list));
+        r.add(
+            &format!("{c}/{{name}}"),
+            &[Method::GET, Method::PUT, Method::DELETE],
+            get(get_template)
+                .put(resource::put::<ClusterTemplate>)
+                .delete(resource::delete::<ClusterTemplate>),
+        );
+        r.add(
+            &format!("{c}/{{name}}/variables"),
+            &[Method::GET, Method::PATCH],
+            get(variables).patch(patch_variables),
+        );
+    }
+}
