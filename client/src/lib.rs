@@ -20,11 +20,12 @@ mod sse;
 
 pub use error::{ClientError, FieldError, Problem};
 pub use objects::{
-    ApiKey, ApiKeySpec, ApiKeyStatus, AuditEvent, AuditQuery, BUILTIN_ROLES, CreatedApiKey,
-    ExclusionSpec, Grant, ListOptions, ListPage, LocalWindow, MaintenancePolicy,
-    MaintenancePolicySpec, MaintenancePolicyStatus, Metadata, NewApiKey, Object, PolicyPreset,
-    PolicyWindows, Project, ProjectSpec, RoleBinding, RoleBindingSpec, ScheduleSpec, User,
-    UserSpec, WhoAmI, Window, WindowsQuery,
+    ApiKey, ApiKeySpec, ApiKeyStatus, AuditEvent, AuditQuery, BUILTIN_ROLES, ClusterTemplate,
+    ClusterTemplateSpec, CreatedApiKey, ExclusionSpec, Grant, ListOptions, ListPage, LocalWindow,
+    MaintenancePolicy, MaintenancePolicySpec, MaintenancePolicyStatus, Metadata, NewApiKey, Object,
+    PolicyPreset, PolicyWindows, Project, ProjectSpec, RoleBinding, RoleBindingSpec, ScheduleSpec,
+    TemplatePolicyRef, TemplateProfileRef, TemplateVariable, User, UserSpec,
+    VariableAssignmentPatch, VariablesPatch, WhoAmI, Window, WindowsQuery,
 };
 pub use sse::{EventStream, ServerEvent, SseParser};
 
@@ -483,6 +484,27 @@ impl Client {
             return Ok(Deleted::Accepted(answer.json::<Option<Value>>()?));
         }
         Ok(Deleted::Done)
+    }
+
+    /// `PATCH path` with a JSON body (`application/json`); the answer's JSON.
+    ///
+    /// # Errors
+    /// As [`Client::put`].
+    pub async fn patch(
+        &self,
+        path: &str,
+        body: &Value,
+        precondition: &Precondition,
+    ) -> Result<Value> {
+        self.send(
+            Method::PATCH,
+            path,
+            &[],
+            Some(Self::encode(body)?),
+            precondition,
+        )
+        .await?
+        .json()
     }
 
     /// `POST path` with a JSON body; the answer's JSON (`null` when it has no body).

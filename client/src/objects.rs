@@ -382,6 +382,98 @@ impl WindowsQuery {
     }
 }
 
+/// A cluster template: `PUT /v1[/projects/{p}]/cluster-templates/{name}`. Its status (revision,
+/// profiles, cluster and variable counts, next window) is kept as JSON.
+pub type ClusterTemplate = Object<ClusterTemplateSpec>;
+
+/// The spec of a cluster template (DESIGN §4.6).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterTemplateSpec {
+    /// `aws`, `azure`, `gcp`, …; fixed at creation.
+    pub cloud_type: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Exactly one `full` or `infra` version and any number of `addon` versions.
+    #[serde(default)]
+    pub profiles: Vec<TemplateProfileRef>,
+    /// Exactly one maintenance policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_policy: Option<TemplatePolicyRef>,
+    /// The rollout strategy, as the server defines it (kept as JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<serde_json::Value>,
+}
+
+/// A profile version a template links.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateProfileRef {
+    /// The profile name.
+    pub name: String,
+    /// The exact version.
+    pub version: String,
+    /// `tenant` for a tenant profile from a project template; absent: the template's scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The template's settings of the version's variables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variables: Vec<TemplateVariable>,
+}
+
+/// A template's setting of one variable of a linked profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateVariable {
+    /// The variable.
+    pub name: String,
+    /// The fleet-wide value (used with `assignStrategy: all`).
+    #[serde(default)]
+    pub value: String,
+    /// `all` (one fleet-wide value) or `cluster` (the server's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_strategy: Option<String>,
+}
+
+/// The maintenance policy a template links.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplatePolicyRef {
+    /// The policy name.
+    pub name: String,
+    /// `tenant` for a tenant policy from a project template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// Body of `PATCH .../cluster-templates/{name}/variables`: applied together or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariablesPatch {
+    /// The assignments.
+    pub assignments: Vec<VariableAssignmentPatch>,
+}
+
+/// One assignment of a [`VariablesPatch`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariableAssignmentPatch {
+    /// The linked profile's name.
+    pub profile: String,
+    /// The variable.
+    pub variable: String,
+    /// The value to assign (absent with `keep_running`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The clusters (names in a project template, `project/name` in a tenant template);
+    /// absent: every cluster of the template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<Vec<String>>,
+    /// Confirm each cluster's running value instead of assigning `value`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_running: bool,
+}
+
 /// The caller as the server sees it: `GET /v1/whoami`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhoAmI {

@@ -4,10 +4,16 @@
 
 pub mod apikey;
 pub mod audit;
+pub mod cloud_account;
 pub mod login;
+pub mod macro_;
+pub mod pack;
 pub mod policy;
+pub mod profile;
 pub mod project;
+pub mod provider;
 pub mod rolebinding;
+pub mod template;
 pub mod user;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -100,9 +106,33 @@ pub enum Command {
     /// config file's project is not used for them.
     #[command(subcommand, alias = "maintenance-policy")]
     Policy(policy::PolicyCommand),
+    /// Manage cluster templates and the variable values of their clusters.
+    ///
+    /// Templates are tenant-wide unless `--project` or FLEETPLANE_PROJECT names a project; the
+    /// config file's project is not used for them.
+    #[command(subcommand, alias = "cluster-template")]
+    Template(template::TemplateCommand),
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Manage provider components (install, list, remove, test).
+    #[command(subcommand)]
+    Provider(provider::ProviderCommand),
+    /// Manage the cloud accounts of a project.
+    #[command(subcommand, name = "cloud-account", alias = "cloudaccount")]
+    CloudAccount(cloud_account::CloudAccountCommand),
+    /// Read the pack catalog (tenant-wide).
+    #[command(subcommand)]
+    Pack(pack::PackCommand),
+    /// Manage cluster profiles and their versions, tenant-wide or in a project.
+    ///
+    /// Profiles are tenant-wide unless `--project` or FLEETPLANE_PROJECT names a project; the
+    /// config file's project is not used for them.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
+    /// Manage macros (`{{ macro.NAME }}` in layer values), tenant-wide or in a project.
+    #[command(subcommand, name = "macro")]
+    Macro(macro_::MacroCommand),
     /// Print a shell completion script.
     Completion(CompletionArgs),
 }

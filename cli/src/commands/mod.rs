@@ -3,12 +3,18 @@
 
 mod apikey;
 mod audit;
+mod cloud_account;
 mod completion;
 mod login;
+mod macro_;
+mod pack;
 mod policy;
+mod profile;
 mod project;
+mod provider;
 mod rolebinding;
 mod server;
+mod template;
 mod user;
 mod whoami;
 
@@ -37,7 +43,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ApiKey(cmd) => apikey::run(&Ctx::new(&global)?, cmd).await,
         Command::RoleBinding(cmd) => rolebinding::run(&Ctx::new(&global)?, cmd).await,
         Command::Policy(cmd) => policy::run(&Ctx::new(&global)?, cmd).await,
+        Command::Template(cmd) => template::run(&Ctx::new(&global)?, cmd).await,
         Command::Audit(cmd) => audit::run(&Ctx::new(&global)?, cmd).await,
+        Command::Provider(cmd) => provider::run(&global, cmd).await,
+        Command::CloudAccount(cmd) => cloud_account::run(&Ctx::new(&global)?, cmd).await,
+        Command::Pack(cmd) => pack::run(&Ctx::new(&global)?, cmd).await,
+        Command::Profile(cmd) => profile::run(&Ctx::new(&global)?, cmd).await,
+        Command::Macro(cmd) => macro_::run(&Ctx::new(&global)?, cmd).await,
     }
 }
 
