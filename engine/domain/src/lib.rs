@@ -5,8 +5,8 @@ pub mod authz;
 pub mod error;
 pub mod meta;
 pub mod policy;
-pub mod template;
 pub mod profile;
+pub mod template;
 
 pub use error::{DomainError, ErrorCode, FieldError, Problems};
 pub use meta::{LabelSelector, Labels, Metadata, NoStatus, Object};
