@@ -283,6 +283,17 @@ async fn revisions_locking_and_delete_rules() {
     let r = api.admin(Method::DELETE, &t, None).await;
     assert_problem(&r, StatusCode::CONFLICT, "TemplateInUse");
     assert!(r.body["detail"].as_str().unwrap().contains("c1"));
+    // Its policy now serves a cluster, so it must keep a schedule.
+    let daily = format!("{P}/maintenance-policies/daily");
+    let r = api
+        .admin(
+            Method::PUT,
+            &daily,
+            Some(json!({"spec": {"schedules": []}})),
+        )
+        .await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "PolicyNeedsSchedule");
+    assert_eq!(fields(&r), ["spec.schedules"]);
     let r = api.admin(Method::GET, &t, None).await;
     assert_eq!(r.body["status"]["clusters"]["total"], 1);
     let r = api
