@@ -27,8 +27,6 @@ use std::path::Path as FsPath;
 
 /// What `GET` shows instead of a secret value; a `PUT` carrying it keeps the stored value.
 pub const MASK: &str = "********";
-/// A cloud account uses a provider (it blocks removing the provider).
-pub const USES_PROVIDER: &str = "uses-provider";
 /// The cloud types an account may name.
 const CLOUD_TYPES: [&str; 4] = ["aws", "azure", "gcp", "vsphere"];
 /// Prefix of a sealed secret value.
@@ -36,7 +34,7 @@ const SEALED_PREFIX: &str = "sealed:v1:";
 
 /// The reference a cloud account holds to its provider.
 pub fn uses_provider(provider: &str) -> Reference {
-    refs::to(USES_PROVIDER, &Scope::Tenant, kinds::PROVIDER, provider)
+    refs::to(refs::USES_PROVIDER, &Scope::Tenant, kinds::PROVIDER, provider)
 }
 
 /// Errors of [`SecretCipher`].

@@ -23,13 +23,9 @@ use fleetplane_domain::{ErrorCode, LabelSelector, NoStatus};
 use fleetplane_store::tables::kinds;
 use fleetplane_store::{ListQuery, ReadOps, Reference, Scope};
 
-/// A profile version's layer uses a pack (target: the tenant-scope pack key). Kept here until it
-/// joins the other relations in [`crate::refs`].
-pub const USES_PACK: &str = "uses-pack";
-
 /// The reference a version holds to the pack named `name`.
 pub fn uses_pack(name: &str) -> Reference {
-    crate::refs::to(USES_PACK, &Scope::Tenant, kinds::PACK, name)
+    crate::refs::to(crate::refs::USES_PACK, &Scope::Tenant, kinds::PACK, name)
 }
 
 /// Custom packs registered by tenant admins.

@@ -13,6 +13,10 @@ pub const STANDALONE_USES_PROFILE_VERSION: &str = "standalone-uses-profile-versi
 pub const TEMPLATE_LINKS_PROFILE_VERSION: &str = "template-links-profile-version";
 /// A cluster belongs to a template.
 pub const MEMBER_OF_TEMPLATE: &str = "member-of-template";
+/// A profile version's layer uses a pack (target: the tenant-scope pack key).
+pub const USES_PACK: &str = "uses-pack";
+/// A cloud account uses a provider (it blocks removing the provider).
+pub const USES_PROVIDER: &str = "uses-provider";
 /// A cluster uses a cloud account.
 pub const USES_CLOUD_ACCOUNT: &str = "uses-cloud-account";
 
