@@ -4,22 +4,32 @@
 //!
 //! API calls made by the console's own scripts authenticate with the same cookie and send the
 //! session's CSRF token in `x-csrf-token` (checked by the API's authentication middleware).
+//!
+//! The read-only pages (projects, profiles and their versions, maintenance policies, cluster
+//! templates, audit) call the API's own handlers with the signed-in user as the caller and
+//! render their JSON answers, so a page shows exactly what `GET /v1/...` would (same permission
+//! checks, 404 for invisible projects, sensitive values masked). `static/console.js` subscribes
+//! to `/v1/events` and re-fetches the live region of a list page when an event concerns it.
 
 use axum::Router;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use base64::Engine;
 use fleetplane_api::auth::{self, Caller, SESSION_COOKIE, SESSION_OF_USER, Session};
 use fleetplane_api::identity::Project;
-use fleetplane_api::resource::{ListParams, list_page};
-use fleetplane_api::{ApiError, AppState};
+use fleetplane_api::policies::MaintenancePolicy;
+use fleetplane_api::profiles::ProfilePath;
+use fleetplane_api::resource::{ListParams, ObjectPath};
+use fleetplane_api::{ApiError, ApiResult, AppState};
 use fleetplane_domain::authz::{Permission, Resource, Verb};
 use fleetplane_store::tables::kinds;
-use fleetplane_store::{ObjectKey, Precondition, ReadExt, Reference, Scope, WriteExt};
+use fleetplane_store::{ObjectKey, Precondition, ReadExt, Reference, WriteExt};
 use minijinja::{Environment, context};
 use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 /// Cookie holding the login form's CSRF token (double-submit: it must equal the form field).
@@ -30,11 +40,21 @@ const SESSION_HOURS: i64 = 12;
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // API answers omit empty optional members: allow `{% if x.missing %}`, fail on printing them.
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
     for (name, src) in [
         ("layout.html", include_str!("../templates/layout.html")),
         ("login.html", include_str!("../templates/login.html")),
         ("home.html", include_str!("../templates/home.html")),
+        ("profiles.html", include_str!("../templates/profiles.html")),
+        ("version.html", include_str!("../templates/version.html")),
+        ("policies.html", include_str!("../templates/policies.html")),
+        (
+            "templates.html",
+            include_str!("../templates/templates.html"),
+        ),
+        ("audit.html", include_str!("../templates/audit.html")),
+        ("error.html", include_str!("../templates/error.html")),
     ] {
         if let Err(e) = env.add_template(name, src) {
             tracing::error!(template = name, error = %e, "console template does not compile");
@@ -44,6 +64,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 const CSS: &str = include_str!("../static/console.css");
+const JS: &str = include_str!("../static/console.js");
 
 /// The console routes, to merge into the application router.
 pub fn routes() -> Router<AppState> {
@@ -52,7 +73,16 @@ pub fn routes() -> Router<AppState> {
         .route("/console", get(home))
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", axum::routing::post(logout))
+        .route("/console/profiles", get(profiles_page))
+        .route(
+            "/console/profiles/{name}/versions/{version}",
+            get(version_page),
+        )
+        .route("/console/policies", get(policies_page))
+        .route("/console/templates", get(templates_page))
+        .route("/console/audit", get(audit_page))
         .route("/console/static/console.css", get(css))
+        .route("/console/static/console.js", get(js))
 }
 
 fn random_token() -> String {
@@ -91,6 +121,14 @@ async fn current_session(
 
 async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        JS,
+    )
+        .into_response()
 }
 
 fn login_form(error: Option<&str>, username: &str, status: StatusCode) -> Response {
@@ -265,57 +303,399 @@ async fn logout(
     res
 }
 
-async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match current_session(&state, &headers).await {
+/// Query of every console page: the current project (`?project=`), and on a version page the
+/// scope of the profile (`?scope=tenant` for a tenant profile while a project is selected).
+#[derive(Debug, Default, Deserialize)]
+struct PageQuery {
+    project: Option<String>,
+    scope: Option<String>,
+}
+
+impl PageQuery {
+    fn project(&self) -> Option<String> {
+        self.project
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+/// The signed-in user as the API sees them, and the projects they may see.
+struct Viewer {
+    session: Session,
+    caller: Caller,
+    projects: Vec<Value>,
+}
+
+/// Largest API answer a page renders.
+const MAX_ANSWER: usize = 64 << 20;
+
+/// The JSON body of an API handler's answer.
+async fn answer(r: ApiResult<Response>) -> ApiResult<Value> {
+    let res = r?;
+    let bytes = axum::body::to_bytes(res.into_body(), MAX_ANSWER)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading an API answer: {e}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::internal(format!("an API answer is not JSON: {e}")))
+}
+
+/// A JSON answer as a template value.
+fn mj<T: serde::Serialize>(v: &T) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(v))
+}
+
+fn items(v: Value) -> Value {
+    match v {
+        Value::Object(mut m) => m.remove("items").unwrap_or(Value::Array(Vec::new())),
+        _ => Value::Array(Vec::new()),
+    }
+}
+
+/// The session's user with their grants and visible projects, or the response to send instead
+/// (a redirect to the login page, or an error).
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Response> {
+    let session = match current_session(state, headers).await {
         Ok(Some(s)) => s,
-        Ok(None) => return Redirect::to("/console/login").into_response(),
-        Err(e) => return e.into_response(),
+        Ok(None) => return Err(Redirect::to("/console/login").into_response()),
+        Err(e) => return Err(e.into_response()),
     };
     let user = session.user.clone();
-    let max = state.settings.max_page;
-    let data = state
-        .read(move |r| {
-            let grants = auth::grants_of(r, &user)?;
-            let caller = Caller {
-                user: user.clone(),
-                grants: grants.clone(),
-                key_id: None,
-                request_id: String::new(),
-            };
-            let keep = |p: &fleetplane_api::resource::ObjectOf<Project>| {
-                caller.can(
-                    Permission::new(Resource::Project, Verb::Get),
-                    Some(&p.metadata.name),
-                )
-            };
-            let (projects, _) =
-                list_page::<Project>(r, &Scope::Tenant, "", &ListParams::default(), max, &keep)?;
-            Ok((grants, projects))
-        })
-        .await;
-    let (grants, projects) = match data {
-        Ok(d) => d,
-        Err(e) => return e.into_response(),
+    let grants = state
+        .read(move |r| auth::grants_of(r, &user))
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let caller = Caller {
+        user: session.user.clone(),
+        grants,
+        key_id: None,
+        request_id: String::new(),
     };
-    let projects: Vec<_> = projects
+    let projects = answer(
+        fleetplane_api::resource::list::<Project>(
+            State(state.clone()),
+            caller.clone(),
+            Path(BTreeMap::new()),
+            Query(ListParams::default()),
+        )
+        .await,
+    )
+    .await
+    .map_err(IntoResponse::into_response)?;
+    Ok(Viewer {
+        session,
+        caller,
+        projects: match items(projects) {
+            Value::Array(a) => a,
+            _ => Vec::new(),
+        },
+    })
+}
+
+/// Renders a page inside the layout: the navigation (with `active` marked) and the project
+/// selector come from the viewer.
+fn page(
+    viewer: &Viewer,
+    template: &str,
+    active: &str,
+    project: Option<&str>,
+    extra: minijinja::Value,
+) -> Response {
+    let names: Vec<String> = viewer
+        .projects
         .iter()
-        .map(|p| {
-            context! {
-                name => p.metadata.name.clone(),
-                display_name => p.spec.display_name.clone().unwrap_or_default(),
-                created_at => p.metadata.created_at.map(|t| t.to_string()).unwrap_or_default(),
-            }
-        })
+        .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
         .collect();
-    let grants: Vec<String> = grants
+    let can_audit = viewer
+        .caller
+        .can(Permission::new(Resource::Audit, Verb::List), None);
+    render(
+        template,
+        context! {
+            user => viewer.session.user.clone(),
+            csrf => viewer.session.csrf.clone(),
+            nav => active,
+            project => project,
+            project_names => names,
+            can_audit => can_audit,
+            ..extra
+        },
+    )
+}
+
+/// An error page with the API error's status (404 for an invisible project, 403, …).
+fn error_page(viewer: &Viewer, active: &str, project: Option<&str>, e: &ApiError) -> Response {
+    let status = StatusCode::from_u16(e.error.code.http_status())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = page(
+        viewer,
+        "error.html",
+        active,
+        project,
+        context! { status => status.as_u16(), reason => status.canonical_reason().unwrap_or("Error"), detail => e.error.detail.clone() },
+    );
+    *res.status_mut() = status;
+    res
+}
+
+/// A tenant-scope listing: its items, or why the user may not see it (403 is shown as a note;
+/// other errors fail the page).
+fn tenant_section(r: ApiResult<Value>) -> ApiResult<minijinja::Value> {
+    match r {
+        Ok(v) => Ok(context! { items => mj(&items(v)), denied => false }),
+        Err(e) if e.error.code.http_status() == 403 => {
+            Ok(context! { items => Vec::<String>::new(), denied => true })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let viewer = match signed_in(&state, &headers).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let grants: Vec<String> = viewer
+        .caller
+        .grants
         .iter()
         .map(|g| match &g.project {
             Some(p) => format!("{} in project {p}", g.role.as_str()),
             None => format!("{} (whole tenant)", g.role.as_str()),
         })
         .collect();
-    render(
+    let project = q.project();
+    page(
+        &viewer,
         "home.html",
-        context! { user => session.user, csrf => session.csrf, projects => projects, grants => grants },
+        "projects",
+        project.as_deref(),
+        context! { projects => mj(&viewer.projects), grants => grants },
     )
+}
+
+async fn profiles_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let viewer = match signed_in(&state, &headers).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let project = q.project();
+    let list = |project: Option<String>| {
+        let state = state.clone();
+        let caller = viewer.caller.clone();
+        async move {
+            answer(
+                fleetplane_api::profiles::list_profiles(
+                    State(state),
+                    caller,
+                    Path(ProfilePath {
+                        project,
+                        name: None,
+                        version: None,
+                    }),
+                    Query(ListParams::default()),
+                )
+                .await,
+            )
+            .await
+        }
+    };
+    let sections = async {
+        let tenant = tenant_section(list(None).await)?;
+        let in_project = match &project {
+            Some(p) => Some(items(list(Some(p.clone())).await?)),
+            None => None,
+        };
+        Ok::<_, ApiError>((tenant, in_project))
+    };
+    match sections.await {
+        Ok((tenant, in_project)) => page(
+            &viewer,
+            "profiles.html",
+            "profiles",
+            project.as_deref(),
+            context! { tenant => tenant, in_project => mj(&in_project) },
+        ),
+        Err(e) => error_page(&viewer, "profiles", project.as_deref(), &e),
+    }
+}
+
+async fn version_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((name, version)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let viewer = match signed_in(&state, &headers).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let project = q.project();
+    let scope_project = match q.scope.as_deref() {
+        Some("tenant") => None,
+        _ => project.clone(),
+    };
+    // `:export` and other action suffixes are API-only.
+    if version.contains(':') {
+        let e = ApiError::not_found("profile version", &format!("{name}@{version}"));
+        return error_page(&viewer, "profiles", project.as_deref(), &e);
+    }
+    let got = answer(
+        fleetplane_api::profiles::get_version(
+            State(state.clone()),
+            viewer.caller.clone(),
+            Path(ProfilePath {
+                project: scope_project.clone(),
+                name: Some(name.clone()),
+                version: Some(version.clone()),
+            }),
+        )
+        .await,
+    )
+    .await;
+    match got {
+        Ok(v) => page(
+            &viewer,
+            "version.html",
+            "profiles",
+            project.as_deref(),
+            context! { v => mj(&v), scope_project => scope_project },
+        ),
+        Err(e) => error_page(&viewer, "profiles", project.as_deref(), &e),
+    }
+}
+
+async fn policies_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let viewer = match signed_in(&state, &headers).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let project = q.project();
+    let list = |project: Option<String>| {
+        let state = state.clone();
+        let caller = viewer.caller.clone();
+        async move {
+            let path: BTreeMap<String, String> = project
+                .map(|p| BTreeMap::from([("project".to_owned(), p)]))
+                .unwrap_or_default();
+            answer(
+                fleetplane_api::resource::list::<MaintenancePolicy>(
+                    State(state),
+                    caller,
+                    Path(path),
+                    Query(ListParams::default()),
+                )
+                .await,
+            )
+            .await
+        }
+    };
+    let sections = async {
+        let tenant = tenant_section(list(None).await)?;
+        let in_project = match &project {
+            Some(p) => Some(items(list(Some(p.clone())).await?)),
+            None => None,
+        };
+        Ok::<_, ApiError>((tenant, in_project))
+    };
+    match sections.await {
+        Ok((tenant, in_project)) => page(
+            &viewer,
+            "policies.html",
+            "policies",
+            project.as_deref(),
+            context! { tenant => tenant, in_project => mj(&in_project) },
+        ),
+        Err(e) => error_page(&viewer, "policies", project.as_deref(), &e),
+    }
+}
+
+async fn templates_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let viewer = match signed_in(&state, &headers).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let project = q.project();
+    let list = |project: Option<String>| {
+        let state = state.clone();
+        let caller = viewer.caller.clone();
+        async move {
+            answer(
+                fleetplane_api::templates::list(
+                    State(state),
+                    caller,
+                    Path(ObjectPath {
+                        project,
+                        name: None,
+                    }),
+                    Query(ListParams::default()),
+                )
+                .await,
+            )
+            .await
+        }
+    };
+    let sections = async {
+        let tenant = tenant_section(list(None).await)?;
+        let in_project = match &project {
+            Some(p) => Some(items(list(Some(p.clone())).await?)),
+            None => None,
+        };
+        Ok::<_, ApiError>((tenant, in_project))
+    };
+    match sections.await {
+        Ok((tenant, in_project)) => page(
+            &viewer,
+            "templates.html",
+            "templates",
+            project.as_deref(),
+            context! { tenant => tenant, in_project => mj(&in_project) },
+        ),
+        Err(e) => error_page(&viewer, "templates", project.as_deref(), &e),
+    }
+}
+
+async fn audit_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let viewer = match signed_in(&state, &headers).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let project = q.project();
+    let got = fleetplane_api::audit::list(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Query(Default::default()),
+    )
+    .await;
+    match got {
+        Ok(axum::Json(v)) => page(
+            &viewer,
+            "audit.html",
+            "audit",
+            project.as_deref(),
+            context! { entries => mj(&items(v)) },
+        ),
+        Err(e) => error_page(&viewer, "audit", project.as_deref(), &e),
+    }
 }

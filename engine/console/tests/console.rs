@@ -91,6 +91,10 @@ fn csrf_in(html: &str) -> String {
 }
 
 async fn sign_in(state: &AppState) -> (String, String) {
+    sign_in_as(state, "admin", PASSWORD).await
+}
+
+async fn sign_in_as(state: &AppState, user: &str, password: &str) -> (String, String) {
     let page = send(state, Method::GET, "/console/login", "", None, &[]).await;
     let login_csrf = cookie_value(&page, "fp_login_csrf");
     assert_eq!(csrf_in(&page.body), login_csrf);
@@ -100,8 +104,8 @@ async fn sign_in(state: &AppState) -> (String, String) {
         "/console/login",
         &format!("fp_login_csrf={login_csrf}"),
         Some(&format!(
-            "username=admin&password={}&csrf={login_csrf}",
-            PASSWORD.replace(' ', "+")
+            "username={user}&password={}&csrf={login_csrf}",
+            password.replace(' ', "+")
         )),
         &[],
     )
@@ -216,4 +220,287 @@ async fn the_session_cookie_authenticates_api_calls_with_csrf_on_writes() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(put(vec![("x-csrf-token", csrf)]).await, StatusCode::CREATED);
+}
+
+/// Sends an API request with the session cookie and CSRF token; returns status and body.
+async fn api(
+    state: &AppState,
+    (cookie, csrf): &(String, String),
+    method: Method,
+    uri: &str,
+    body: &str,
+) -> (StatusCode, String) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::COOKIE, cookie)
+        .header("x-csrf-token", csrf)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let res = fleetplane_api::router(state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = res.status();
+    let body =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    (status, body)
+}
+
+const AWS: &str = include_str!("../../../examples/profiles/aws-standard-1.0.0.json");
+const XSS: &str = "<script>alert(1)</script>";
+const XSS_SHOWN: &str = "&lt;script&gt;alert(1)&lt;&#x2f;script&gt;";
+
+/// An admin session with a project `blue` (display name with markup), the AWS profile imported
+/// at tenant scope and in `blue` (description with markup), and a policy in `blue`.
+async fn seeded() -> (tempfile::TempDir, AppState, (String, String)) {
+    let (d, state) = app().await;
+    let s = sign_in(&state).await;
+    let project = serde_json::json!({"spec": {"displayName": XSS}}).to_string();
+    let (st, body) = api(&state, &s, Method::PUT, "/v1/projects/blue", &project).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let (st, body) = api(&state, &s, Method::POST, "/v1/profiles:import", AWS).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let mut doc: serde_json::Value = serde_json::from_str(AWS).unwrap();
+    doc["metadata"]["description"] = XSS.into();
+    let (st, body) = api(
+        &state,
+        &s,
+        Method::POST,
+        "/v1/projects/blue/profiles:import",
+        &doc.to_string(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let policy = serde_json::json!({"metadata": {"description": XSS}, "spec": {
+        "schedules": [{"name": "weekly", "cron": "0 0 * * 0", "durationHours": 4}]}});
+    let (st, body) = api(
+        &state,
+        &s,
+        Method::PUT,
+        "/v1/projects/blue/maintenance-policies/sundays",
+        &policy.to_string(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    (d, state, s)
+}
+
+#[track_caller]
+fn assert_escaped(body: &str) {
+    assert!(!body.contains(XSS), "unescaped markup in:\n{body}");
+    assert!(body.contains(XSS_SHOWN), "no escaped markup in:\n{body}");
+}
+
+#[tokio::test]
+async fn every_page_renders_for_a_tenant_admin_with_markup_escaped() {
+    let (_d, state, s) = seeded().await;
+    let cookie = &s.0;
+    let get = |uri: &'static str| {
+        let state = state.clone();
+        let cookie = cookie.clone();
+        async move { send(&state, Method::GET, uri, &cookie, None, &[]).await }
+    };
+
+    let home = get("/console?project=blue").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert_escaped(&home.body);
+    assert!(home.body.contains(r#"data-live="dev.fleetplane.project""#));
+    assert!(home.body.contains("/console/static/console.js"));
+    assert!(home.body.contains(r#"<option value="blue" selected>"#));
+
+    let profiles = get("/console/profiles?project=blue").await;
+    assert_eq!(profiles.status, StatusCode::OK, "{}", profiles.body);
+    assert_escaped(&profiles.body);
+    assert!(profiles.body.contains("aws-standard"));
+    assert!(profiles.body.contains("Project blue"));
+    assert!(
+        profiles.body.contains(
+            "/console/profiles/aws-standard/versions/1.0.0?project=blue&amp;scope=tenant"
+        ),
+        "{}",
+        profiles.body
+    );
+
+    let version = get("/console/profiles/aws-standard/versions/1.0.0").await;
+    assert_eq!(version.status, StatusCode::OK, "{}", version.body);
+    for part in [
+        "ubuntu-aws",
+        "24.04",
+        "kubernetes",
+        "1.33.4",
+        "cni-calico",
+        "pod_cidr",
+    ] {
+        assert!(
+            version.body.contains(part),
+            "{part} not in:\n{}",
+            version.body
+        );
+    }
+    let in_blue = get("/console/profiles/aws-standard/versions/1.0.0?project=blue").await;
+    assert_eq!(in_blue.status, StatusCode::OK);
+    assert_escaped(&in_blue.body);
+    let missing = get("/console/profiles/aws-standard/versions/9.9.9").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    let policies = get("/console/policies?project=blue").await;
+    assert_eq!(policies.status, StatusCode::OK, "{}", policies.body);
+    assert_escaped(&policies.body);
+    assert!(policies.body.contains("sundays"));
+    assert!(policies.body.contains("0 0 * * 0"));
+    assert!(
+        !policies.body.contains("none</span></td>\n      </tr>"),
+        "no next window"
+    );
+
+    let templates = get("/console/templates?project=blue").await;
+    assert_eq!(templates.status, StatusCode::OK, "{}", templates.body);
+    assert!(templates.body.contains("No cluster template."));
+
+    let audit = get("/console/audit").await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    // minijinja's HTML escaping also escapes `/`.
+    assert!(
+        audit
+            .body
+            .contains("projects&#x2f;blue&#x2f;maintenance-policies&#x2f;sundays"),
+        "{}",
+        audit.body
+    );
+    assert!(audit.body.contains(r#"href="/console/audit""#));
+}
+
+#[tokio::test]
+async fn sensitive_defaults_are_masked_on_the_version_page() {
+    let (_d, state) = app().await;
+    let s = sign_in(&state).await;
+    let mut doc: serde_json::Value = serde_json::from_str(AWS).unwrap();
+    doc["spec"]["variables"].as_array_mut().unwrap().push(
+        serde_json::json!({"name": "db_password", "displayName": "DB password", "format": "string",
+            "defaultValue": "hunter2-secret", "sensitive": true}),
+    );
+    let (st, body) = api(
+        &state,
+        &s,
+        Method::POST,
+        "/v1/profiles:import",
+        &doc.to_string(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let page = send(
+        &state,
+        Method::GET,
+        "/console/profiles/aws-standard/versions/1.0.0",
+        &s.0,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("db_password"));
+    assert!(!page.body.contains("hunter2-secret"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn pages_check_permissions_like_the_api() {
+    let (_d, state, s) = seeded().await;
+    let (st, body) = api(
+        &state,
+        &s,
+        Method::PUT,
+        "/v1/projects/green",
+        "{\"spec\":{}}",
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let pw = "viewer password 123";
+    let user = serde_json::json!({"spec": {"password": pw}}).to_string();
+    let (st, body) = api(&state, &s, Method::PUT, "/v1/users/vera", &user).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let binding =
+        serde_json::json!({"spec": {"user": "vera", "role": "project-viewer", "project": "green"}});
+    let (st, body) = api(
+        &state,
+        &s,
+        Method::PUT,
+        "/v1/role-bindings/vera-green",
+        &binding.to_string(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let vera = sign_in_as(&state, "vera", pw).await;
+    let get = |uri: &'static str| {
+        let state = state.clone();
+        let cookie = vera.0.clone();
+        async move { send(&state, Method::GET, uri, &cookie, None, &[]).await }
+    };
+
+    let home = get("/console").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("green"));
+    assert!(!home.body.contains("blue"), "{}", home.body);
+    assert!(
+        !home.body.contains("/console/audit"),
+        "audit link for a viewer"
+    );
+
+    for uri in [
+        "/console/profiles?project=blue",
+        "/console/policies?project=blue",
+        "/console/templates?project=blue",
+        "/console/profiles/aws-standard/versions/1.0.0?project=blue",
+        "/console/profiles?project=nowhere",
+    ] {
+        let r = get(uri).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}: {}", r.body);
+        assert!(!r.body.contains("sundays"));
+    }
+    let own = get("/console/profiles?project=green").await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    // Like the API: tenant profiles are readable by project members.
+    assert!(own.body.contains("aws-standard"), "{}", own.body);
+    assert!(own.body.contains("Project green"), "{}", own.body);
+    let policies = get("/console/policies?project=green").await;
+    assert_eq!(policies.status, StatusCode::OK, "{}", policies.body);
+    assert_eq!(get("/console/audit").await.status, StatusCode::FORBIDDEN);
+
+    // Signed out: every page sends to the login form.
+    for uri in [
+        "/console/profiles",
+        "/console/policies",
+        "/console/templates",
+        "/console/audit",
+    ] {
+        let r = send(&state, Method::GET, uri, "", None, &[]).await;
+        assert_eq!(r.location.as_deref(), Some("/console/login"), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn static_files_are_served_with_their_types() {
+    let (_d, state) = app().await;
+    let js = send(
+        &state,
+        Method::GET,
+        "/console/static/console.js",
+        "",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.body.contains("new EventSource(\"/v1/events\")"));
+    let css = send(
+        &state,
+        Method::GET,
+        "/console/static/console.css",
+        "",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(css.status, StatusCode::OK);
 }
