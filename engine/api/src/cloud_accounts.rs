@@ -34,7 +34,12 @@ const SEALED_PREFIX: &str = "sealed:v1:";
 
 /// The reference a cloud account holds to its provider.
 pub fn uses_provider(provider: &str) -> Reference {
-    refs::to(refs::USES_PROVIDER, &Scope::Tenant, kinds::PROVIDER, provider)
+    refs::to(
+        refs::USES_PROVIDER,
+        &Scope::Tenant,
+        kinds::PROVIDER,
+        provider,
+    )
 }
 
 /// Errors of [`SecretCipher`].

@@ -20,6 +20,7 @@ pub mod refs;
 pub mod resource;
 pub mod state;
 pub mod templates;
+pub mod workflows;
 
 pub use error::{ApiError, ApiResult};
 pub use state::{ApiSettings, AppState, Tx};
@@ -110,6 +111,7 @@ fn api_routes() -> Routes {
     templates::routes(&mut r);
     macros::routes(&mut r);
     provider_routes(&mut r);
+    workflows::routes(&mut r);
     r.add("/v1/audit-events", &[Method::GET], get(audit::list));
     r.add("/v1/events", &[Method::GET], get(audit::stream));
     r

@@ -562,6 +562,185 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/v1/workflows",
+        "workflows",
+        "List workflow definitions (built-ins and submitted)",
+    ),
+    op(
+        "get",
+        "/v1/workflows:schema",
+        "workflows",
+        "The JSON Schema of workflow definitions",
+    ),
+    op(
+        "get",
+        "/v1/workflows/{name}/versions/{version}",
+        "workflows",
+        "Get a workflow definition version",
+    ),
+    with_body(
+        op(
+            "put",
+            "/v1/workflows/{name}/versions/{version}",
+            "workflows",
+            "Submit a workflow definition version (YAML or JSON); immutable once a run used it",
+        ),
+        "WorkflowDocument",
+    ),
+    op(
+        "get",
+        "/v1/runs",
+        "runs",
+        "List runs (?status=&definition=&limit=&continue=)",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/runs",
+            "runs",
+            "Start a run of name@version with inputs",
+        ),
+        "NewRun",
+    ),
+    op(
+        "get",
+        "/v1/runs/{id}",
+        "runs",
+        "Get a run: status, inputs, current step, counts, stuck steps",
+    ),
+    op(
+        "get",
+        "/v1/runs/{id}/journal",
+        "runs",
+        "A run's journal (?after=&limit=)",
+    ),
+    with_body(
+        op("post", "/v1/runs/{id}:pause", "runs", "Pause a run"),
+        "RunSignal",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/runs/{id}:resume",
+            "runs",
+            "Resume a paused run (retryFailed re-drives failures)",
+        ),
+        "RunSignal",
+    ),
+    with_body(
+        op("post", "/v1/runs/{id}:cancel", "runs", "Cancel a run"),
+        "RunSignal",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/runs/{id}:approve",
+            "runs",
+            "Grant a named approval",
+        ),
+        "RunSignal",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/runs/{id}:reject",
+            "runs",
+            "Refuse a named approval",
+        ),
+        "RunSignal",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/runs/{id}:redrive",
+            "runs",
+            "Re-drive a failed run (resume with retryFailed)",
+        ),
+        "RunSignal",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/runs",
+        "runs",
+        "List runs (?status=&definition=&limit=&continue=)",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/runs",
+            "runs",
+            "Start a run of name@version with inputs",
+        ),
+        "NewRun",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/runs/{id}",
+        "runs",
+        "Get a run: status, inputs, current step, counts, stuck steps",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/runs/{id}/journal",
+        "runs",
+        "A run's journal (?after=&limit=)",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/runs/{id}:pause",
+            "runs",
+            "Pause a run",
+        ),
+        "RunSignal",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/runs/{id}:resume",
+            "runs",
+            "Resume a paused run (retryFailed re-drives failures)",
+        ),
+        "RunSignal",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/runs/{id}:cancel",
+            "runs",
+            "Cancel a run",
+        ),
+        "RunSignal",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/runs/{id}:approve",
+            "runs",
+            "Grant a named approval",
+        ),
+        "RunSignal",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/runs/{id}:reject",
+            "runs",
+            "Refuse a named approval",
+        ),
+        "RunSignal",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/runs/{id}:redrive",
+            "runs",
+            "Re-drive a failed run (resume with retryFailed)",
+        ),
+        "RunSignal",
+    ),
+    op(
+        "get",
         "/v1/audit-events",
         "audit",
         "List audit entries, newest first",
@@ -584,7 +763,7 @@ pub fn documented_operations() -> Vec<(String, String)> {
 
 fn parameters(path: &str) -> Vec<Value> {
     path.split('/')
-        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.split_once('}')).map(|(n, _)| n))
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect()
 }
@@ -597,7 +776,7 @@ pub fn document() -> Value {
         let mut operation = json!({
             "summary": o.summary,
             "tags": [o.tag],
-            "operationId": format!("{}{}", o.method, o.path.replace(['/', '{', '}', '.', '-'], "_")),
+            "operationId": format!("{}{}", o.method, o.path.replace(['/', '{', '}', '.', '-', ':'], "_")),
             "parameters": parameters(o.path),
             "responses": {
                 "default": {"description": "An error", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
@@ -678,6 +857,18 @@ pub fn document() -> Value {
                     "properties": {"assignments": {"type": "array", "items": {"type": "object", "required": ["profile", "variable"],
                         "properties": {"profile": {"type": "string"}, "variable": {"type": "string"}, "value": {"type": "string"},
                                        "clusters": {"type": "array", "items": {"type": "string"}}, "keepRunning": {"type": "boolean"}}}}},
+                },
+                "WorkflowDocument": {
+                    "type": "object", "required": ["kind", "metadata", "spec"],
+                    "description": "A workflow definition (docs/workflows.md), as YAML or JSON; its schema is GET /v1/workflows:schema",
+                },
+                "NewRun": {
+                    "type": "object", "required": ["workflow"],
+                    "properties": {"workflow": {"type": "string", "description": "name@version"}, "inputs": {"type": "object"}},
+                },
+                "RunSignal": {
+                    "type": "object",
+                    "properties": {"reason": {"type": "string"}, "name": {"type": "string", "description": "the approval (approve, reject)"}, "retryFailed": {"type": "boolean"}},
                 },
                 "NewApiKey": {
                     "type": "object", "required": ["name"],

@@ -62,6 +62,8 @@ pub struct Inner {
     ready: AtomicBool,
     /// The provider registry (host, component files, secret cipher), once the server set it.
     providers: std::sync::OnceLock<Arc<crate::providers::ProviderRegistry>>,
+    /// The workflow runtime's client and the built-in definitions, once the server set them.
+    workflows: std::sync::OnceLock<crate::workflows::Workflows>,
 }
 
 impl std::ops::Deref for AppState {
@@ -96,6 +98,7 @@ impl AppState {
             metrics: Metrics::default(),
             ready: AtomicBool::new(false),
             providers: std::sync::OnceLock::new(),
+            workflows: std::sync::OnceLock::new(),
         }))
     }
 
@@ -114,6 +117,25 @@ impl AppState {
             ApiError::new(
                 fleetplane_domain::ErrorCode::Unavailable,
                 "this server runs without a provider host",
+            )
+        })
+    }
+
+    /// Attaches the workflow engine (see [`crate::workflows::attach`]); the workflow and run
+    /// routes answer 503 `Unavailable` until then. A second call is ignored (returns `false`).
+    pub fn set_workflows(&self, workflows: crate::workflows::Workflows) -> bool {
+        self.0.workflows.set(workflows).is_ok()
+    }
+
+    /// The workflow engine.
+    ///
+    /// # Errors
+    /// `Unavailable` when the server runs without a workflow runtime.
+    pub fn workflows(&self) -> ApiResult<&crate::workflows::Workflows> {
+        self.0.workflows.get().ok_or_else(|| {
+            ApiError::new(
+                fleetplane_domain::ErrorCode::Unavailable,
+                "this server runs without a workflow runtime",
             )
         })
     }

@@ -136,6 +136,7 @@ pub async fn serve(
             anyhow::anyhow!("bootstrap of cloud account `simulator` failed: {}", e.error)
         })?;
     }
+    let (stop_runtime, runtime_task) = start_runtime(&state).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -155,6 +156,12 @@ pub async fn serve(
     })
     .await
     .context("server failed")?;
+    // The runtime stops between batches: whatever it committed is durable, the rest is
+    // picked up from the inboxes, timers and outbox at the next start.
+    let _ = stop_runtime.send(());
+    if let Err(e) = runtime_task.await {
+        tracing::error!(error = %e, "the workflow runtime task failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -220,6 +227,50 @@ async fn start_providers(config: &Config, state: &AppState) -> anyhow::Result<()
     }
     state.set_providers(Arc::new(registry));
     Ok(())
+}
+
+/// Opens the workflow runtime over the API's store (it owns the run tables), registers the
+/// built-in and submitted definitions, attaches its client to the API and starts
+/// `Runtime::serve` as a task. Provider calls go through the provider host with the account
+/// named by the run's `inputs.cloudAccount`; the other effects through
+/// [`fleetplane_api::workflows::ApiEffects`] (docs/runtime.md, "API"). Returns the stop switch
+/// and the task.
+async fn start_runtime(
+    state: &AppState,
+) -> anyhow::Result<(
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+)> {
+    use fleetplane_api::workflows::{AccountResolver, ApiEffects};
+    use fleetplane_runtime::{ProviderExecutor, Runtime, RuntimeConfig, SystemClock};
+    let registry = state
+        .providers()
+        .map_err(|e| anyhow::anyhow!("{}", e.error))?
+        .clone();
+    let executor = ProviderExecutor::new(
+        Arc::new(registry.host().clone()),
+        Arc::new(AccountResolver::new(state.clone())),
+        Arc::new(ApiEffects::new(state.clone())),
+    );
+    let store = state.store.clone();
+    let runtime = tokio::task::spawn_blocking(move || {
+        Runtime::open(
+            store,
+            Arc::new(SystemClock),
+            Arc::new(executor),
+            RuntimeConfig::default(),
+        )
+    })
+    .await?
+    .context("cannot open the workflow runtime")?;
+    fleetplane_api::workflows::attach(state, runtime.client())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load workflow definitions: {}", e.error))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(runtime.serve(async move {
+        let _ = stopped.await;
+    }));
+    Ok((stop, task))
 }
 
 /// The host's outbound-request records become audit entries (`provider.outbound`), written in

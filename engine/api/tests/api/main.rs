@@ -6,3 +6,4 @@ mod profiles;
 mod providers;
 mod support;
 mod templates;
+mod workflows;
