@@ -13,8 +13,10 @@ pub mod profile;
 pub mod project;
 pub mod provider;
 pub mod rolebinding;
+pub mod run;
 pub mod template;
 pub mod user;
+pub mod workflow;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -133,6 +135,15 @@ pub enum Command {
     /// Manage macros (`{{ macro.NAME }}` in layer values), tenant-wide or in a project.
     #[command(subcommand, name = "macro")]
     Macro(macro_::MacroCommand),
+    /// Manage workflow definitions (tenant-wide).
+    #[command(subcommand)]
+    Workflow(workflow::WorkflowCommand),
+    /// Start, inspect and signal workflow runs, in the project of `--project` or tenant-wide.
+    ///
+    /// Without `--project` or FLEETPLANE_PROJECT, runs are addressed tenant-wide (every run the
+    /// caller may see); the config file's project is not used for them.
+    #[command(subcommand)]
+    Run(run::RunCommand),
     /// Print a shell completion script.
     Completion(CompletionArgs),
 }

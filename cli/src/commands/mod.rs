@@ -13,10 +13,12 @@ mod profile;
 mod project;
 mod provider;
 mod rolebinding;
+mod run;
 mod server;
 mod template;
 mod user;
 mod whoami;
+mod workflow;
 
 use crate::args::{Cli, Command, DeleteArgs, GlobalArgs, ListArgs, MetadataArgs};
 use crate::config::{self, FileConfig, Settings};
@@ -50,6 +52,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pack(cmd) => pack::run(&Ctx::new(&global)?, cmd).await,
         Command::Profile(cmd) => profile::run(&Ctx::new(&global)?, cmd).await,
         Command::Macro(cmd) => macro_::run(&Ctx::new(&global)?, cmd).await,
+        Command::Workflow(cmd) => workflow::run(&Ctx::new(&global)?, cmd).await,
+        Command::Run(cmd) => run::run(&Ctx::new(&global)?, cmd).await,
     }
 }
 
