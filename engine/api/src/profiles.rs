@@ -71,6 +71,10 @@ impl ApiKind for Profile {
     type Spec = ProfileSpec;
     type Status = ProfileStatus;
 
+    fn observe(r: &dyn ReadOps, scope: &Scope, obj: ObjectOf<Self>) -> ApiResult<ObjectOf<Self>> {
+        with_versions(r, scope, obj)
+    }
+
     fn api_path(scope: &Scope, name: &str) -> String {
         format!("{}profiles/{name}", scope_prefix(scope))
     }
@@ -395,48 +399,6 @@ fn no_action(action: &str) -> ApiError {
         ErrorCode::NotFound,
         format!("no action {action:?} on this path"),
     )
-}
-
-/// `GET .../profiles`: the profiles with type, cloud type and versions.
-pub async fn list_profiles(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(path): Path<ProfilePath>,
-    Query(params): Query<ListParams>,
-) -> ApiResult<Response> {
-    let scope = path.scope();
-    require_perm(&caller, Verb::List, &scope)?;
-    let max = state.settings.max_page;
-    let (items, next) = state
-        .read(move |r| {
-            require_project(r, &scope)?;
-            let (items, next) = list_page::<Profile>(r, &scope, "", &params, max, &|_| true)?;
-            let items = items
-                .into_iter()
-                .map(|p| with_versions(r, &scope, p))
-                .collect::<ApiResult<Vec<_>>>()?;
-            Ok((items, next))
-        })
-        .await?;
-    Ok(list_response(items, next))
-}
-
-/// `GET .../profiles/{name}`.
-pub async fn get_profile(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(path): Path<ProfilePath>,
-) -> ApiResult<Response> {
-    let scope = path.scope();
-    let name = path.name()?;
-    require_perm(&caller, Verb::Get, &scope)?;
-    let p = state
-        .read(move |r| {
-            let p = require::<Profile>(r, &scope, &name)?;
-            with_versions(r, &scope, p)
-        })
-        .await?;
-    Ok(object_response(StatusCode::OK, &p))
 }
 
 /// `GET .../profiles/{name}/versions`: one page of versions (store order), with status.
@@ -798,13 +760,17 @@ pub async fn import(
 pub fn routes(r: &mut Routes) {
     for base in ["/v1", "/v1/projects/{project}"] {
         let c = format!("{base}/profiles");
-        r.add(&c, &[Method::GET], get(list_profiles));
+        r.add(&c, &[Method::GET], get(resource::list::<Profile>));
         r.add(
             &format!("{c}:import"),
             &[Method::POST],
             axum::routing::post(import),
         );
-        r.add(&format!("{c}/{{name}}"), &[Method::GET], get(get_profile));
+        r.add(
+            &format!("{c}/{{name}}"),
+            &[Method::GET],
+            get(resource::get::<Profile>),
+        );
         r.add(
             &format!("{c}/{{name}}/versions"),
             &[Method::GET, Method::POST],

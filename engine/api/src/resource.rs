@@ -67,6 +67,15 @@ pub trait ApiKind: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Completes an object read for a client with what is computed at read time (status from
+    /// the reference index or other objects), inside the read snapshot of `GET` and list.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn observe(_r: &dyn ReadOps, _scope: &Scope, obj: ObjectOf<Self>) -> ApiResult<ObjectOf<Self>> {
+        Ok(obj)
+    }
+
     /// The object as shown to clients and the audit log (sensitive values masked).
     fn present(obj: ObjectOf<Self>) -> ObjectOf<Self> {
         obj
@@ -439,7 +448,9 @@ pub async fn get<K: ApiKind>(
         Permission::new(K::RESOURCE, Verb::Get),
         K::authz_project(&scope, &name).as_deref(),
     )?;
-    let obj = state.read(move |r| require::<K>(r, &scope, &name)).await?;
+    let obj = state
+        .read(move |r| K::observe(r, &scope, require::<K>(r, &scope, &name)?))
+        .await?;
     Ok(object_response(StatusCode::OK, &K::present(obj)))
 }
 
@@ -585,7 +596,12 @@ pub async fn list<K: ApiKind>(
                         K::authz_project(&scope, &o.metadata.name).as_deref(),
                     )
             };
-            list_page::<K>(r, &scope, "", &params, max, &keep)
+            let (items, next) = list_page::<K>(r, &scope, "", &params, max, &keep)?;
+            let items = items
+                .into_iter()
+                .map(|o| K::observe(r, &scope, o))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok((items, next))
         })
         .await?;
     Ok(list_response(items, next))

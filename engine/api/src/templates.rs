@@ -11,15 +11,11 @@ use crate::error::ApiResult;
 use crate::json;
 use crate::profiles::{self, version_key_name};
 use crate::refs;
-use crate::resource::{
-    self, ApiKind, ListParams, ObjectOf, ObjectPath, list_page, list_response, load,
-    object_response, require, require_project, rule,
-};
+use crate::resource::{ApiKind, ObjectOf, ObjectPath, load, require, rule};
 use crate::state::{AppState, Tx};
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
-use axum::response::Response;
+use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::routing::get;
 use fleetplane_domain::authz::{Permission, Resource, Verb};
 use fleetplane_domain::error::{index, path};
@@ -506,6 +502,10 @@ impl ApiKind for ClusterTemplate {
     type Spec = ClusterTemplateSpec;
     type Status = TemplateStatus;
 
+    fn observe(r: &dyn ReadOps, scope: &Scope, obj: ObjectOf<Self>) -> ApiResult<ObjectOf<Self>> {
+        with_status(r, scope, obj)
+    }
+
     fn admit(
         tx: &mut Tx<'_>,
         scope: &Scope,
@@ -665,49 +665,6 @@ fn require_perm(caller: &Caller, verb: Verb, scope: &Scope) -> ApiResult<()> {
         Permission::new(Resource::ClusterTemplate, verb),
         scope.project(),
     )
-}
-
-/// `GET .../cluster-templates`: one page, each with its status.
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(path): Path<ObjectPath>,
-    Query(params): Query<ListParams>,
-) -> ApiResult<Response> {
-    let scope = path.scope();
-    require_perm(&caller, Verb::List, &scope)?;
-    let max = state.settings.max_page;
-    let (items, next) = state
-        .read(move |r| {
-            require_project(r, &scope)?;
-            let (items, next) =
-                list_page::<ClusterTemplate>(r, &scope, "", &params, max, &|_| true)?;
-            let items = items
-                .into_iter()
-                .map(|t| with_status(r, &scope, t))
-                .collect::<ApiResult<Vec<_>>>()?;
-            Ok((items, next))
-        })
-        .await?;
-    Ok(list_response(items, next))
-}
-
-/// `GET .../cluster-templates/{name}` with its status.
-pub async fn get_template(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(path): Path<ObjectPath>,
-) -> ApiResult<Response> {
-    let scope = path.scope();
-    let name = path.name.clone().unwrap_or_default();
-    require_perm(&caller, Verb::Get, &scope)?;
-    let t = state
-        .read(move |r| {
-            let t = require::<ClusterTemplate>(r, &scope, &name)?;
-            with_status(r, &scope, t)
-        })
-        .await?;
-    Ok(object_response(StatusCode::OK, &t))
 }
 
 fn shown_value(def: &Variable, v: &str) -> String {
@@ -953,14 +910,7 @@ pub async fn patch_variables(
 pub fn routes(r: &mut Routes) {
     for base in ["/v1", "/v1/projects/{project}"] {
         let c = format!("{base}/cluster-templates");
-        r.add(&c, &[Method::GET], get(list));
-        r.add(
-            &format!("{c}/{{name}}"),
-            &[Method::GET, Method::PUT, Method::DELETE],
-            get(get_template)
-                .put(resource::put::<ClusterTemplate>)
-                .delete(resource::delete::<ClusterTemplate>),
-        );
+        r.crud::<ClusterTemplate>(&c);
         r.add(
             &format!("{c}/{{name}}/variables"),
             &[Method::GET, Method::PATCH],

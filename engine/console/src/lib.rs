@@ -21,7 +21,7 @@ use fleetplane_api::auth::{self, Caller, SESSION_COOKIE, SESSION_OF_USER, Sessio
 use fleetplane_api::identity::Project;
 use fleetplane_api::policies::MaintenancePolicy;
 use fleetplane_api::profiles::ProfilePath;
-use fleetplane_api::resource::{ListParams, ObjectPath};
+use fleetplane_api::resource::ListParams;
 use fleetplane_api::{ApiError, ApiResult, AppState};
 use fleetplane_domain::authz::{Permission, Resource, Verb};
 use fleetplane_store::tables::kinds;
@@ -341,6 +341,28 @@ async fn answer(r: ApiResult<Response>) -> ApiResult<Value> {
         .map_err(|e| ApiError::internal(format!("an API answer is not JSON: {e}")))
 }
 
+/// Lists kind `K` at tenant scope (`None`) or in a project through the API's own handler, so the
+/// page sees exactly what the API would answer this user.
+async fn list_kind<K: fleetplane_api::resource::ApiKind>(
+    state: &AppState,
+    caller: &Caller,
+    project: Option<String>,
+) -> ApiResult<Value> {
+    let path: BTreeMap<String, String> = project
+        .map(|p| BTreeMap::from([("project".to_owned(), p)]))
+        .unwrap_or_default();
+    answer(
+        fleetplane_api::resource::list::<K>(
+            State(state.clone()),
+            caller.clone(),
+            Path(path),
+            Query(ListParams::default()),
+        )
+        .await,
+    )
+    .await
+}
+
 /// A JSON answer as a template value.
 fn mj<T: serde::Serialize>(v: &T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(v))
@@ -490,24 +512,7 @@ async fn profiles_page(
     };
     let project = q.project();
     let list = |project: Option<String>| {
-        let state = state.clone();
-        let caller = viewer.caller.clone();
-        async move {
-            answer(
-                fleetplane_api::profiles::list_profiles(
-                    State(state),
-                    caller,
-                    Path(ProfilePath {
-                        project,
-                        name: None,
-                        version: None,
-                    }),
-                    Query(ListParams::default()),
-                )
-                .await,
-            )
-            .await
-        }
+        list_kind::<fleetplane_api::profiles::Profile>(&state, &viewer.caller, project)
     };
     let sections = async {
         let tenant = tenant_section(list(None).await)?;
@@ -584,25 +589,8 @@ async fn policies_page(
         Err(res) => return res,
     };
     let project = q.project();
-    let list = |project: Option<String>| {
-        let state = state.clone();
-        let caller = viewer.caller.clone();
-        async move {
-            let path: BTreeMap<String, String> = project
-                .map(|p| BTreeMap::from([("project".to_owned(), p)]))
-                .unwrap_or_default();
-            answer(
-                fleetplane_api::resource::list::<MaintenancePolicy>(
-                    State(state),
-                    caller,
-                    Path(path),
-                    Query(ListParams::default()),
-                )
-                .await,
-            )
-            .await
-        }
-    };
+    let list =
+        |project: Option<String>| list_kind::<MaintenancePolicy>(&state, &viewer.caller, project);
     let sections = async {
         let tenant = tenant_section(list(None).await)?;
         let in_project = match &project {
@@ -634,23 +622,7 @@ async fn templates_page(
     };
     let project = q.project();
     let list = |project: Option<String>| {
-        let state = state.clone();
-        let caller = viewer.caller.clone();
-        async move {
-            answer(
-                fleetplane_api::templates::list(
-                    State(state),
-                    caller,
-                    Path(ObjectPath {
-                        project,
-                        name: None,
-                    }),
-                    Query(ListParams::default()),
-                )
-                .await,
-            )
-            .await
-        }
+        list_kind::<fleetplane_api::templates::ClusterTemplate>(&state, &viewer.caller, project)
     };
     let sections = async {
         let tenant = tenant_section(list(None).await)?;
