@@ -1013,3 +1013,31 @@ fn cli_completion_scripts_are_generated() {
     assert!(help.ok().contains("project"), "{}", help.stdout);
     assert_eq!(run_cli(&[], &[], None).code, 2);
 }
+
+#[tokio::test]
+async fn console_sign_in_is_rate_limited_per_address() {
+    let server = Server::start_with(
+        ServerOptions::default()
+            .env("FLEETPLANE_RATE_LIMIT_PER_ADDRESS", "1")
+            .env("FLEETPLANE_RATE_LIMIT_BURST", "5"),
+    )
+    .await;
+    let mut limited = None;
+    for _ in 0..50 {
+        let res = server
+            .request(Method::POST, "/console/login", None)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("username=admin&password=guess&csrf=x")
+            .send()
+            .await
+            .expect("answer");
+        if res.status().as_u16() == 429 {
+            limited = Some(res);
+            break;
+        }
+    }
+    let res = limited.expect("50 sign-in attempts from one address were never limited");
+    assert!(res.headers().get("retry-after").is_some());
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "RateLimited");
+}

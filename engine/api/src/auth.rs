@@ -239,11 +239,34 @@ fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
         .map(|c| c.0.ip())
 }
 
-fn too_many(state: &AppState, wait: std::time::Duration) -> ApiError {
-    let _ = state;
+fn too_many(wait: std::time::Duration) -> ApiError {
     let mut e = ApiError::new(ErrorCode::RateLimited, "too many requests");
     e.retry_after = Some(wait.as_secs().max(1));
     e
+}
+
+/// Charges one request to the client's address; `RateLimited` (429 + Retry-After) when its
+/// budget is spent. Requests without a known address (in-process tests) are not limited here.
+fn check_address(state: &AppState, req: &Request) -> Result<(), ApiError> {
+    use governor::clock::Clock;
+    if let Some(ip) = client_ip(req)
+        && let Err(not_until) = state.addr_limiter.check_key(&ip)
+    {
+        let now = governor::clock::DefaultClock::default().now();
+        return Err(too_many(not_until.wait_time_from(now)));
+    }
+    Ok(())
+}
+
+/// Middleware for routes outside the API (the console, its sign-in form): the per-address
+/// rate limit alone.
+pub async fn limit_by_address(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    check_address(&state, &req)?;
+    Ok(next.run(req).await)
 }
 
 /// Middleware: rate-limits by client address, authenticates the request (bearer key or
@@ -253,13 +276,7 @@ pub async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let clock = governor::clock::DefaultClock::default();
-    if let Some(ip) = client_ip(&req)
-        && let Err(not_until) = state.addr_limiter.check_key(&ip)
-    {
-        use governor::clock::Clock;
-        return Err(too_many(&state, not_until.wait_time_from(clock.now())));
-    }
+    check_address(&state, &req)?;
     let request_id = req
         .headers()
         .get(crate::error::REQUEST_ID)
@@ -332,7 +349,8 @@ pub async fn authenticate(
     let limiter_key = key_id.clone().unwrap_or_else(|| format!("user:{user}"));
     if let Err(not_until) = state.key_limiter.check_key(&limiter_key) {
         use governor::clock::Clock;
-        return Err(too_many(&state, not_until.wait_time_from(clock.now())));
+        let now = governor::clock::DefaultClock::default().now();
+        return Err(too_many(not_until.wait_time_from(now)));
     }
     req.extensions_mut().insert(Caller {
         user,

@@ -250,7 +250,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
         .merge(api)
         .merge(public)
-        .merge(extra)
+        .merge(extra.layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::limit_by_address,
+        )))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(json::BodyLimit(
