@@ -131,8 +131,13 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// One WebDriver command; returns its `value`, panicking on a WebDriver error.
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    /// One WebDriver command; returns its `value`, or the WebDriver error answer.
+    async fn try_cmd(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.session));
@@ -145,8 +150,18 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = r.status();
         let v: Value = r.json().await.expect("WebDriver answer");
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v["value"].clone()
+        if status.is_success() {
+            Ok(v["value"].clone())
+        } else {
+            Err(format!("{method} {path}: {status} {v}"))
+        }
+    }
+
+    /// One WebDriver command; returns its `value`, panicking on a WebDriver error.
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_cmd(method, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Navigates to `url` (returns when the page has loaded).
@@ -187,15 +202,30 @@ impl Browser {
         .await;
     }
 
-    /// Clicks the element matching `css`.
+    /// Clicks the element matching `css`. The console's live script may replace the element
+    /// between finding and clicking it (a "stale element"); the element is then found again,
+    /// a bounded number of times.
     pub async fn click(&self, css: &str) {
-        let el = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{el}/click"),
-            Some(json!({})),
-        )
-        .await;
+        let mut last = String::new();
+        for _ in 0..50 {
+            let el = self.find(css).await;
+            match self
+                .try_cmd(
+                    reqwest::Method::POST,
+                    &format!("/element/{el}/click"),
+                    Some(json!({})),
+                )
+                .await
+            {
+                Ok(_) => return,
+                Err(e) if e.contains("stale element") => {
+                    last = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("clicking {css} kept finding a stale element: {last}");
     }
 
     /// Runs a script in the page (`return ...;`) and returns its result.
