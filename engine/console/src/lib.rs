@@ -501,23 +501,25 @@ async fn home(
     )
 }
 
-async fn profiles_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<PageQuery>,
+/// A list page of kind `K`: the tenant section and, when a project is chosen, its section.
+async fn kind_page<K: fleetplane_api::resource::ApiKind>(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: &PageQuery,
+    template: &str,
+    nav: &str,
 ) -> Response {
-    let viewer = match signed_in(&state, &headers).await {
+    let viewer = match signed_in(state, headers).await {
         Ok(v) => v,
         Err(res) => return res,
     };
     let project = q.project();
-    let list = |project: Option<String>| {
-        list_kind::<fleetplane_api::profiles::Profile>(&state, &viewer.caller, project)
-    };
     let sections = async {
-        let tenant = tenant_section(list(None).await)?;
+        let tenant = tenant_section(list_kind::<K>(state, &viewer.caller, None).await)?;
         let in_project = match &project {
-            Some(p) => Some(items(list(Some(p.clone())).await?)),
+            Some(p) => Some(items(
+                list_kind::<K>(state, &viewer.caller, Some(p.clone())).await?,
+            )),
             None => None,
         };
         Ok::<_, ApiError>((tenant, in_project))
@@ -525,13 +527,28 @@ async fn profiles_page(
     match sections.await {
         Ok((tenant, in_project)) => page(
             &viewer,
-            "profiles.html",
-            "profiles",
+            template,
+            nav,
             project.as_deref(),
             context! { tenant => tenant, in_project => mj(&in_project) },
         ),
-        Err(e) => error_page(&viewer, "profiles", project.as_deref(), &e),
+        Err(e) => error_page(&viewer, nav, project.as_deref(), &e),
     }
+}
+
+async fn profiles_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    kind_page::<fleetplane_api::profiles::Profile>(
+        &state,
+        &headers,
+        &q,
+        "profiles.html",
+        "profiles",
+    )
+    .await
 }
 
 async fn version_page(
@@ -584,31 +601,7 @@ async fn policies_page(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let viewer = match signed_in(&state, &headers).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let project = q.project();
-    let list =
-        |project: Option<String>| list_kind::<MaintenancePolicy>(&state, &viewer.caller, project);
-    let sections = async {
-        let tenant = tenant_section(list(None).await)?;
-        let in_project = match &project {
-            Some(p) => Some(items(list(Some(p.clone())).await?)),
-            None => None,
-        };
-        Ok::<_, ApiError>((tenant, in_project))
-    };
-    match sections.await {
-        Ok((tenant, in_project)) => page(
-            &viewer,
-            "policies.html",
-            "policies",
-            project.as_deref(),
-            context! { tenant => tenant, in_project => mj(&in_project) },
-        ),
-        Err(e) => error_page(&viewer, "policies", project.as_deref(), &e),
-    }
+    kind_page::<MaintenancePolicy>(&state, &headers, &q, "policies.html", "policies").await
 }
 
 async fn templates_page(
@@ -616,32 +609,14 @@ async fn templates_page(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let viewer = match signed_in(&state, &headers).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let project = q.project();
-    let list = |project: Option<String>| {
-        list_kind::<fleetplane_api::templates::ClusterTemplate>(&state, &viewer.caller, project)
-    };
-    let sections = async {
-        let tenant = tenant_section(list(None).await)?;
-        let in_project = match &project {
-            Some(p) => Some(items(list(Some(p.clone())).await?)),
-            None => None,
-        };
-        Ok::<_, ApiError>((tenant, in_project))
-    };
-    match sections.await {
-        Ok((tenant, in_project)) => page(
-            &viewer,
-            "templates.html",
-            "templates",
-            project.as_deref(),
-            context! { tenant => tenant, in_project => mj(&in_project) },
-        ),
-        Err(e) => error_page(&viewer, "templates", project.as_deref(), &e),
-    }
+    kind_page::<fleetplane_api::templates::ClusterTemplate>(
+        &state,
+        &headers,
+        &q,
+        "templates.html",
+        "templates",
+    )
+    .await
 }
 
 async fn audit_page(
