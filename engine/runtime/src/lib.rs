@@ -6,12 +6,14 @@
 
 mod clock;
 mod executor;
+mod hook;
 #[cfg(feature = "wasm-host")]
 mod provider;
 mod runtime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use executor::{EffectExecutor, is_internal};
+pub use hook::{Applied, NoHook, TransitionHook};
 #[cfg(feature = "wasm-host")]
 pub use provider::{CallResolver, ProviderCall, ProviderExecutor, provider_answer, provider_op};
 pub use runtime::{Idle, NewRun, Runtime, RuntimeClient, RuntimeConfig, TickReport};

@@ -1,6 +1,7 @@
 //! The runtime loop: batches of transitions committed in one transaction each.
 
 use crate::executor::{EffectExecutor, is_internal};
+use crate::hook::{Applied, NoHook, TransitionHook};
 use crate::{Clock, Result, RuntimeError};
 use fleetplane_store::{RunHeader, RunRecord, Store, WriteOps};
 use fleetplane_workflow::run::{ChildOutcome, RunError, RunScope};
@@ -85,6 +86,7 @@ pub struct Runtime {
     client: RuntimeClient,
     clock: Arc<dyn Clock>,
     executor: Arc<dyn EffectExecutor>,
+    hook: Arc<dyn TransitionHook>,
     config: RuntimeConfig,
     commits: watch::Sender<u64>,
     cache: HashMap<String, (RunHeader, RunState)>,
@@ -175,11 +177,23 @@ impl RuntimeClient {
     /// [`RuntimeError::UnknownDefinition`], [`RuntimeError::RunExists`],
     /// [`RuntimeError::ClusterBusy`], store errors.
     pub fn start_run(&self, new: NewRun) -> Result<()> {
+        let mut w = self.store.write()?;
+        self.start_in(&mut *w, new)?;
+        w.commit()?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Like [`RuntimeClient::start_run`], inside the caller's transaction `w` (a domain write
+    /// and the run it starts commit together). Call [`RuntimeClient::wake`] after the commit.
+    ///
+    /// # Errors
+    /// As [`RuntimeClient::start_run`].
+    pub fn start_in(&self, w: &mut dyn WriteOps, new: NewRun) -> Result<()> {
         let def = self
             .definition(&new.definition)
             .ok_or_else(|| RuntimeError::UnknownDefinition(new.definition.clone()))?;
         let state = RunState::new(new.id.clone(), &def);
-        let mut w = self.store.write()?;
         if w.run(&new.id)?.is_some() {
             return Err(RuntimeError::RunExists(new.id));
         }
@@ -198,9 +212,12 @@ impl RuntimeClient {
             subject: new.subject,
         };
         w.push_inbox(&new.id, &to_json("event", &started)?)?;
-        w.commit()?;
-        self.wake.notify_one();
         Ok(())
+    }
+
+    /// Wakes the runtime after runs were started or events sent in a caller's transaction.
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Appends `event` (a signal, a limits edit, `WindowsChanged`) to run `run`'s inbox.
@@ -256,6 +273,7 @@ impl Runtime {
             },
             clock,
             executor,
+            hook: Arc::new(NoHook),
             config,
             commits: watch::channel(0).0,
             cache: HashMap::new(),
@@ -263,6 +281,13 @@ impl Runtime {
             in_flight: JoinSet::new(),
             answers: Vec::new(),
         })
+    }
+
+    /// Reacts to every transition with `hook`, inside the batch's transaction.
+    #[must_use]
+    pub fn with_hook(mut self, hook: Arc<dyn TransitionHook>) -> Self {
+        self.hook = hook;
+        self
     }
 
     /// Makes `def` available to runs pinned to its digest; returns the digest.
@@ -463,6 +488,7 @@ impl Runtime {
                 // answers for the next attempt (their outbox entries are still there).
                 self.cache.clear();
                 self.answers.extend(answers_copy);
+                self.hook.aborted();
                 Err(e)
             }
         }
@@ -514,8 +540,22 @@ impl Runtime {
             let mut journal: Vec<(u64, Vec<u8>)> = Vec::new();
             for (src, ev) in events {
                 consume(&mut *w, &run, src)?;
+                let previous = state.status;
+                let seen = ev.clone();
                 let t = apply(&mut state, &def, ev, now);
                 report.applied += 1;
+                let h = header_for(&state, header.project.clone(), header.cluster.clone());
+                self.hook.applied(
+                    &mut *w,
+                    &Applied {
+                        header: &h,
+                        state: &state,
+                        previous,
+                        event: &seen,
+                        journal: &t.journal,
+                        now,
+                    },
+                )?;
                 for j in &t.journal {
                     journal.push((j.seq, to_json("journal entry", j)?));
                 }
@@ -553,6 +593,7 @@ impl Runtime {
             report.runs += 1;
         }
         w.commit()?;
+        self.hook.committed();
         self.commits.send_modify(|n| *n += 1);
         for run in finished {
             self.cache.remove(&run);
