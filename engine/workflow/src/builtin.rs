@@ -11,11 +11,18 @@ pub const STAGE_UPDATE: &str = include_str!("../../../workflows/stage-update.yam
 /// Source of `rollout@1`.
 pub const ROLLOUT: &str = include_str!("../../../workflows/rollout.yaml");
 
+/// Source of `update@1`.
+pub const UPDATE: &str = include_str!("../../../workflows/update.yaml");
+/// Source of `delete@1`.
+pub const DELETE: &str = include_str!("../../../workflows/delete.yaml");
+
 /// The built-in sources by file name.
-pub const SOURCES: [(&str, &str); 3] = [
+pub const SOURCES: [(&str, &str); 5] = [
     ("deploy.yaml", DEPLOY),
     ("stage-update.yaml", STAGE_UPDATE),
     ("rollout.yaml", ROLLOUT),
+    ("update.yaml", UPDATE),
+    ("delete.yaml", DELETE),
 ];
 
 /// Parses and checks every built-in definition.

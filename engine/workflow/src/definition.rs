@@ -54,6 +54,11 @@ pub enum Purpose {
     StageUpdate,
     /// Move a template's clusters to a revision.
     Rollout,
+    /// Apply one cluster's changed desired state at once (its variables, a standalone
+    /// cluster's profile versions, node pools, labels).
+    Update,
+    /// Deprovision one cluster; its record disappears when the run succeeds.
+    Delete,
 }
 
 /// The body of a definition.
@@ -354,6 +359,18 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind as definitions and journals spell it (`invalid-config`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidConfig => "invalid-config",
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Transient => "transient",
+            ErrorKind::Permanent => "permanent",
+        }
+    }
+
     /// Whether the WIT world says the kind may be retried (`throttled`, `transient`); the
     /// runtime sets [`crate::run::Event::StepFailed`]'s `retryable` from it.
     pub fn retryable_by_default(self) -> bool {

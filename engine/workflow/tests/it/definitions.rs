@@ -51,12 +51,32 @@ fn every_shipped_definition_validates_and_matches_the_schema() {
 }
 
 #[test]
-fn builtins_are_the_three_purposes() {
+fn builtins_are_one_per_purpose() {
     let defs = fleetplane_workflow::builtin::builtin().unwrap();
     let refs: Vec<String> = defs.iter().map(|d| d.reference()).collect();
     assert_eq!(
         refs,
-        ["deploy@1.0.0", "stage-update@1.0.0", "rollout@1.0.0"]
+        [
+            "deploy@1.0.0",
+            "stage-update@1.0.0",
+            "rollout@1.0.0",
+            "update@1.0.0",
+            "delete@1.0.0"
+        ]
+    );
+    let purposes: Vec<String> = defs
+        .iter()
+        .map(|d| {
+            serde_json::to_value(d.spec.purpose)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        purposes,
+        ["deploy", "stage-update", "rollout", "update", "delete"]
     );
 }
 
