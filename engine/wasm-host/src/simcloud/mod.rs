@@ -383,8 +383,13 @@ impl SimCloud {
                 .transpose()?;
             let op_id = operation_id(account, idem);
             let record = match (kind, existing) {
+                // A cluster whose provisioning failed may be created again (a re-driven
+                // deploy): the provider contract's "create retries a failed create".
                 (OperationKind::Create, Some(rec))
-                    if model::project(&rec, now).snapshot.phase != ClusterPhase::Deleted =>
+                    if !matches!(
+                        model::project(&rec, now).snapshot.phase,
+                        ClusterPhase::Deleted | ClusterPhase::Failed
+                    ) =>
                 {
                     return Err(SimError::Conflict(format!(
                         "cluster {} already exists",
@@ -396,7 +401,13 @@ impl SimCloud {
                         return Err(SimError::Storage("internal: mutation kind mismatch".into()));
                     };
                     let mut faults = previous.as_ref().map(|r| r.faults).unwrap_or_default();
-                    faults.arm_from_labels(&spec.labels, &[]);
+                    // Labels a failed earlier attempt carried have fired already.
+                    let seen: Vec<(String, String)> = previous
+                        .as_ref()
+                        .filter(|r| model::project(r, now).snapshot.phase == ClusterPhase::Failed)
+                        .map(|r| r.labels.clone())
+                        .unwrap_or_default();
+                    faults.arm_from_labels(&spec.labels, &seen);
                     let target = Target::of(spec);
                     let steps =
                         model::plan(kind, &Snapshot::empty(), Some(&target), false, time_scale);
