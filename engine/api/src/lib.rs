@@ -6,9 +6,12 @@
 pub mod audit;
 pub mod auth;
 pub mod cloud_accounts;
+pub mod clusters;
+pub mod effects;
 pub mod error;
 pub mod identity;
 pub mod json;
+pub mod lifecycle;
 pub mod macros;
 pub mod metrics;
 pub mod openapi;
@@ -109,6 +112,7 @@ fn api_routes() -> Routes {
     packs::routes(&mut r);
     profiles::routes(&mut r);
     templates::routes(&mut r);
+    clusters::routes(&mut r);
     macros::routes(&mut r);
     provider_routes(&mut r);
     workflows::routes(&mut r);

@@ -303,6 +303,63 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/v1/projects/{project}/clusters",
+        "clusters",
+        "List clusters with status",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/clusters/{name}",
+        "clusters",
+        "Get a cluster: phase, health, applied profiles, revision, nodes, conditions, nextWindow",
+    ),
+    with_body(
+        op(
+            "put",
+            "/v1/projects/{project}/clusters/{name}",
+            "clusters",
+            "Create a cluster (starts deploy@1) or replace its spec (changes apply at once through update@1)",
+        ),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/v1/projects/{project}/clusters/{name}",
+        "clusters",
+        "Delete a cluster: 202 and delete@1; the record disappears when the provider is done",
+    ),
+    with_body(
+        op(
+            "patch",
+            "/v1/projects/{project}/clusters/{name}/variables",
+            "clusters",
+            "Change the cluster's own variable values; applied at once",
+        ),
+        "ClusterVariables",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/clusters/{name}/events",
+        "clusters",
+        "The cluster's recent events, newest first (?limit=)",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/clusters/{name}:attach",
+            "clusters",
+            "Attach a running standalone cluster to a template",
+        ),
+        "ClusterAttach",
+    ),
+    op(
+        "post",
+        "/v1/projects/{project}/clusters/{name}:detach",
+        "clusters",
+        "Detach a cluster from its template; it keeps what it runs",
+    ),
+    op(
+        "get",
         "/v1/providers",
         "providers",
         "List providers with health",
@@ -869,6 +926,16 @@ pub fn document() -> Value {
                 "RunSignal": {
                     "type": "object",
                     "properties": {"reason": {"type": "string"}, "name": {"type": "string", "description": "the approval (approve, reject)"}, "retryFailed": {"type": "boolean"}},
+                },
+                "ClusterVariables": {
+                    "type": "object", "required": ["variables"],
+                    "properties": {"variables": {"type": "object", "description": "{profile: {variable: value or null to remove the cluster's own value}}",
+                        "additionalProperties": {"type": "object", "additionalProperties": {"type": ["string", "null"]}}}},
+                },
+                "ClusterAttach": {
+                    "type": "object", "required": ["template"],
+                    "properties": {"template": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "scope": {"enum": ["tenant", "project"]}}},
+                                   "timeZone": {"type": "string"}, "variables": {"type": "object"}},
                 },
                 "NewApiKey": {
                     "type": "object", "required": ["name"],

@@ -86,6 +86,20 @@ impl ApiKind for MaintenancePolicy {
     }
 }
 
+/// The window of `policy` open at `at`, or else the next one, in zone `zone` (exclusions
+/// honoured); `None` without a schedule or for an unknown zone.
+pub fn window_at(
+    policy: &fleetplane_domain::policy::MaintenancePolicySpec,
+    zone: &str,
+    at: jiff::Timestamp,
+) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
+    let cal = policy.calendar().ok()?;
+    let tz = jiff::tz::TimeZone::get(zone).ok()?;
+    cal.open_at(at, &tz)
+        .or_else(|| cal.next_start(at, &tz))
+        .map(|w| (w.start, w.end))
+}
+
 /// Query of the windows endpoint.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

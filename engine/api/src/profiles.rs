@@ -192,7 +192,8 @@ impl ApiKind for Version {
 }
 
 /// The domain's view of a stored version (`metadata.name` = the profile's name), unmasked.
-fn domain_version(obj: &ObjectOf<Version>) -> ProfileVersion {
+/// The domain view of a stored version (its profile name as `metadata.name`).
+pub(crate) fn domain_version(obj: &ObjectOf<Version>) -> ProfileVersion {
     let mut metadata = obj.metadata.clone();
     metadata.name = split_key(&obj.metadata.name).0.to_owned();
     ProfileVersion {

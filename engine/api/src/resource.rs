@@ -226,7 +226,8 @@ fn stale(e: ApiError) -> ApiError {
     }
 }
 
-fn event<K: ApiKind>(
+/// The change event of object `name` of kind `K` (`dev.fleetplane.<kind>.<verb>`).
+pub fn change_event<K: ApiKind>(
     tx: &Tx<'_>,
     scope: &Scope,
     name: &str,
@@ -319,7 +320,7 @@ pub fn upsert<K: ApiKind>(
         before,
         Some(to_json(&shown)?),
     )?;
-    let ev = event::<K>(
+    let ev = change_event::<K>(
         tx,
         scope,
         &name,
@@ -354,7 +355,7 @@ pub fn remove<K: ApiKind>(
         Some(to_json(&shown)?),
         None,
     )?;
-    let ev = event::<K>(tx, scope, name, "deleted", None);
+    let ev = change_event::<K>(tx, scope, name, "deleted", None);
     tx.changed(ev);
     Ok(shown)
 }

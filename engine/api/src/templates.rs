@@ -918,3 +918,158 @@ pub fn routes(r: &mut Routes) {
         );
     }
 }
+
+/// What a template cluster runs at its template's current revision (the clusters module renders
+/// and validates with it).
+#[derive(Debug, Clone)]
+pub(crate) struct MemberView {
+    /// The template's scope.
+    pub scope: Scope,
+    /// The template's name.
+    pub name: String,
+    /// The template's spec.
+    pub spec: ClusterTemplateSpec,
+    /// The current revision.
+    pub revision: u64,
+    /// The linked versions in `spec.profiles` order (base first is the template's rule).
+    pub versions: Vec<(ProfileRef, fleetplane_domain::profile::ProfileVersion)>,
+    /// The maintenance policy.
+    pub policy: Option<MaintenancePolicySpec>,
+}
+
+impl MemberView {
+    /// The template's fleet-wide values (`assignStrategy: all`) of profile `profile`.
+    pub fn template_values(&self, profile: &str) -> BTreeMap<String, String> {
+        self.spec
+            .profiles
+            .iter()
+            .filter(|p| p.name == profile)
+            .flat_map(|p| &p.variables)
+            .filter(|v| v.assign_strategy == fleetplane_domain::template::AssignStrategy::All)
+            .map(|v| (v.name.clone(), v.value.clone()))
+            .collect()
+    }
+}
+
+/// The scope a cluster's `spec.template.scope` names, seen from the cluster's project.
+pub(crate) fn template_scope(cluster_project: &str, r: Option<RefScope>) -> Scope {
+    match r {
+        Some(RefScope::Tenant) => Scope::Tenant,
+        _ => Scope::Project(cluster_project.to_owned()),
+    }
+}
+
+/// The template `name` in `scope` as its clusters see it, or `None` when it does not exist.
+/// A linked version that vanished is an `Internal` error (linked versions cannot be deleted).
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn member_view(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    name: &str,
+) -> ApiResult<Option<MemberView>> {
+    let Some(obj) = load::<ClusterTemplate>(r, scope, name)? else {
+        return Ok(None);
+    };
+    let linked = linked_specs(r, scope, &obj.spec)?;
+    let mut versions = Vec::with_capacity(linked.len());
+    for (p, v) in obj.spec.profiles.iter().zip(linked) {
+        let Some(spec) = v else {
+            return Err(crate::error::ApiError::internal(format!(
+                "template {name:?} links {}@{} which cannot be read",
+                p.name, p.version
+            )));
+        };
+        let metadata = fleetplane_domain::meta::Metadata {
+            name: p.name.clone(),
+            ..Default::default()
+        };
+        versions.push((
+            p.clone(),
+            fleetplane_domain::profile::ProfileVersion {
+                kind: String::new(),
+                metadata,
+                spec,
+                status: fleetplane_domain::profile::ProfileVersionStatus { locked: true },
+            },
+        ));
+    }
+    let policy = policy_spec(r, scope, &obj.spec)?;
+    Ok(Some(MemberView {
+        scope: scope.clone(),
+        name: name.to_owned(),
+        revision: obj.status.revision.max(1),
+        spec: obj.spec,
+        versions,
+        policy,
+    }))
+}
+
+/// A cluster's stored assignments for `revision` (`None` when its record is for another
+/// revision or absent).
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn stored_assignments(
+    r: &dyn ReadOps,
+    template_scope: &Scope,
+    template: &str,
+    cluster: &ObjectKey,
+    revision: u64,
+) -> ApiResult<Option<Assignments>> {
+    Ok(r.get(&assignment_key(template_scope, template, cluster))?
+        .map(|rec| rec.decode::<AssignmentRecord>())
+        .transpose()?
+        .filter(|a| a.revision == revision)
+        .map(|a| a.variables))
+}
+
+/// Writes a new cluster's assignments for `revision`: every value settled (the creation
+/// validated them), assigned by the template for fleet-wide values.
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn record_new_member(
+    w: &mut dyn fleetplane_store::WriteOps,
+    view: &MemberView,
+    cluster: &ObjectKey,
+    values: &BTreeMap<String, BTreeMap<String, String>>,
+) -> ApiResult<()> {
+    let mut variables = Assignments::new();
+    for (p, version) in &view.versions {
+        let fixed = view.template_values(&p.name);
+        let entry = variables.entry(p.name.clone()).or_default();
+        for def in &version.spec.variables {
+            let value = values
+                .get(&p.name)
+                .and_then(|m| m.get(&def.name))
+                .cloned()
+                .unwrap_or_else(|| def.effective_value(None).to_owned());
+            entry.insert(
+                def.name.clone(),
+                VariableAssignment {
+                    assignment: Assignment::Assigned,
+                    assigned_by: if fixed.contains_key(&def.name) {
+                        fleetplane_domain::template::AssignedBy::Template
+                    } else {
+                        fleetplane_domain::template::AssignedBy::Cluster
+                    },
+                    running_value: None,
+                    new_value: value,
+                },
+            );
+        }
+    }
+    let rec = AssignmentRecord {
+        revision: view.revision,
+        variables,
+    };
+    w.put_as(
+        &assignment_key(&view.scope, &view.name, cluster),
+        &rec,
+        Precondition::Any,
+        &[],
+    )?;
+    Ok(())
+}

@@ -3,13 +3,11 @@
 //! (start, list, show, journal, signals). Runs are written only through the runtime's
 //! [`RuntimeClient`], attached to the [`AppState`] by the server ([`AppState::set_runtime`]).
 //!
-//! This module also holds the server's effect executors ([`ApiEffects`], [`AccountResolver`]):
-//! they need the API's store view (cloud accounts, secrets) and its event publishing.
+//! The server's effect executors are in [`crate::effects`].
 
 use crate::Routes;
 use crate::audit::ChangeEvent;
 use crate::auth::Caller;
-use crate::cloud_accounts::{self, CloudAccount};
 use crate::error::{ApiError, ApiResult};
 use crate::resource;
 use crate::state::{AppState, Tx};
@@ -20,15 +18,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use fleetplane_domain::authz::{Permission, Resource, Verb};
 use fleetplane_domain::{DomainError, ErrorCode};
-use fleetplane_runtime::{CallResolver, EffectExecutor, NewRun, ProviderCall, RuntimeClient};
+use fleetplane_runtime::{NewRun, RuntimeClient};
 use fleetplane_store::tables::kinds;
 use fleetplane_store::{ListQuery, ObjectKey, Precondition, ReadOps, RunIndex, Scope};
-use fleetplane_workflow::definition::{ErrorKind, Operation};
-use fleetplane_workflow::run::StepError;
 use fleetplane_workflow::{
-    Definition, Effect, Event, Principal, RunState, Signal, parse_definition, stuck_steps,
+    Definition, Event, Principal, RunState, Signal, parse_definition, stuck_steps,
 };
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -93,6 +88,14 @@ impl Workflows {
     /// The runtime client.
     pub fn client(&self) -> &RuntimeClient {
         &self.client
+    }
+
+    /// The digest of the built-in definition `name` (`deploy`, `update`, `delete`, …).
+    pub fn builtin_digest(&self, name: &str) -> Option<String> {
+        self.builtins
+            .iter()
+            .find(|d| d.metadata.name == name)
+            .map(Definition::digest)
     }
 
     fn builtin(&self, name: &str, version: &str) -> Option<&Definition> {
@@ -334,7 +337,8 @@ struct StartRun {
     inputs: Value,
 }
 
-fn run_path(project: Option<&str>, id: &str) -> String {
+/// The API path of a run.
+pub(crate) fn run_path(project: Option<&str>, id: &str) -> String {
     match project {
         Some(p) => format!("projects/{p}/runs/{id}"),
         None => format!("runs/{id}"),
@@ -353,7 +357,8 @@ fn run_event(tx: &Tx<'_>, project: Option<&str>, id: &str, verb: &str, data: Val
     }
 }
 
-fn runtime_error(e: fleetplane_runtime::RuntimeError) -> ApiError {
+/// The API error of a runtime error (`ClusterBusy`, `NotFound`, else `Internal`).
+pub(crate) fn runtime_error(e: fleetplane_runtime::RuntimeError) -> ApiError {
     use fleetplane_runtime::RuntimeError as R;
     match e {
         R::RunNotFound(id) => ApiError::not_found("run", &id),
@@ -508,7 +513,8 @@ fn run_summary(h: &fleetplane_store::RunHeader, st: &RunState) -> Value {
     })
 }
 
-fn decode_state(rec: &fleetplane_store::RunRecord) -> ApiResult<RunState> {
+/// The state of a stored run.
+pub(crate) fn decode_state(rec: &fleetplane_store::RunRecord) -> ApiResult<RunState> {
     RunState::from_json(&rec.state)
         .map_err(|e| ApiError::internal(format!("run {}: {e}", rec.header.id)))
 }
@@ -840,173 +846,5 @@ pub fn routes(r: &mut Routes) {
             r.operations.push((Method::POST, format!("{c}/{{id}}:{s}")));
         }
         r.add(&format!("{c}/{{id}}/journal"), &[Method::GET], get(journal));
-    }
-}
-
-// ---- Effect executors (wired by the server) ----
-
-fn step_failed(call: u64, kind: ErrorKind, message: impl Into<String>) -> Option<Event> {
-    Some(Event::StepFailed {
-        call,
-        error: StepError {
-            kind,
-            message: message.into(),
-        },
-        retryable: false,
-        retry_after: None,
-    })
-}
-
-/// The executor of every external effect except provider calls:
-/// - `Emit` publishes a change event `<eventType>` on `/v1/events` (subject: the run);
-/// - `ResolveWindow` answers "no window" (clusters and their policies are not in the store yet);
-/// - `Render` fails `invalid-config` ("rendering for runs is not available yet");
-/// - `Observe` and `ResolveItems` have no failure answer: they are logged and left unanswered
-///   (the step then waits; `stuck_steps` flags it) until clusters exist.
-#[derive(Clone)]
-pub struct ApiEffects {
-    state: AppState,
-}
-
-impl ApiEffects {
-    /// An executor publishing through `state`.
-    pub fn new(state: AppState) -> Self {
-        Self { state }
-    }
-}
-
-impl EffectExecutor for ApiEffects {
-    fn perform(&self, run: &str, effect: Effect) -> BoxFuture<'static, Option<Event>> {
-        let state = self.state.clone();
-        let run = run.to_owned();
-        Box::pin(async move {
-            match effect {
-                Effect::Emit {
-                    key,
-                    event_type,
-                    message,
-                    data,
-                    ..
-                } => {
-                    let project = state
-                        .read({
-                            let run = run.clone();
-                            move |r| Ok(r.run(&run)?.and_then(|rec| rec.header.project))
-                        })
-                        .await
-                        .ok()
-                        .flatten();
-                    let written = state
-                        .write(&Caller::system(), move |tx| {
-                            let ev = ChangeEvent {
-                                id: 0,
-                                event_type: event_type.clone(),
-                                subject: run_path(project.as_deref(), &run),
-                                time: tx.now,
-                                project: project.clone(),
-                                resource: Resource::Run,
-                                data: json!({"key": key, "run": run, "message": message, "data": data}),
-                            };
-                            tx.changed(ev);
-                            Ok(())
-                        })
-                        .await;
-                    if let Err(e) = written {
-                        tracing::error!(error = %e.error, "cannot publish a workflow event");
-                    }
-                    None
-                }
-                Effect::ResolveWindow { call, .. } => {
-                    Some(Event::WindowResolved { call, window: None })
-                }
-                Effect::Render { call, .. } => step_failed(
-                    call,
-                    ErrorKind::InvalidConfig,
-                    "rendering for runs is not available yet (clusters are not in the store)",
-                ),
-                other => {
-                    tracing::error!(
-                        run,
-                        effect = ?other,
-                        "effect not supported yet (observe/items need clusters); left unanswered"
-                    );
-                    None
-                }
-            }
-        })
-    }
-}
-
-/// Resolves a provider call's cloud account from the run's inputs:
-/// `inputs.cloudAccount {project, name}` (until clusters name their account). The provider is
-/// the account's `spec.provider`; no cluster reference or rendered spec is known yet, so only
-/// `validate-account` (and `describe`/`poll` without a cluster: refused by `provider_op`) can run.
-#[derive(Clone)]
-pub struct AccountResolver {
-    state: AppState,
-}
-
-impl AccountResolver {
-    /// A resolver reading through `state`.
-    pub fn new(state: AppState) -> Self {
-        Self { state }
-    }
-}
-
-fn invalid(message: impl Into<String>) -> StepError {
-    StepError {
-        kind: ErrorKind::InvalidConfig,
-        message: message.into(),
-    }
-}
-
-impl CallResolver for AccountResolver {
-    fn resolve(
-        &self,
-        run: &str,
-        _cluster: Option<&str>,
-        _operation: Operation,
-    ) -> BoxFuture<'static, Result<ProviderCall, StepError>> {
-        let state = self.state.clone();
-        let run = run.to_owned();
-        Box::pin(async move {
-            let registry = state
-                .providers()
-                .map_err(|e| invalid(e.error.detail.clone()))?
-                .clone();
-            let found = state
-                .read(move |r| {
-                    let rec = r
-                        .run(&run)?
-                        .ok_or_else(|| ApiError::not_found("run", &run))?;
-                    let st = decode_state(&rec)?;
-                    let acc = &st.inputs["cloudAccount"];
-                    let (Some(p), Some(n)) = (acc["project"].as_str(), acc["name"].as_str()) else {
-                        return Ok(Err(
-                            "the run has no inputs.cloudAccount {project, name}".to_owned()
-                        ));
-                    };
-                    let scope = Scope::Project(p.to_owned());
-                    match resource::load::<CloudAccount>(r, &scope, n)? {
-                        Some(obj) => Ok(Ok((p.to_owned(), obj))),
-                        None => Ok(Err(format!("cloud account {p}/{n} not found"))),
-                    }
-                })
-                .await
-                .map_err(|e| invalid(e.error.detail.clone()))?;
-            let (project, obj) = found.map_err(|m| StepError {
-                kind: ErrorKind::NotFound,
-                message: m,
-            })?;
-            let account = cloud_accounts::account_context(registry.cipher(), &project, &obj)
-                .map_err(|e| invalid(e.error.detail.clone()))?;
-            Ok(ProviderCall {
-                provider: obj.spec.provider.clone(),
-                account,
-                cluster: None,
-                spec: None,
-                replace_machines: false,
-            })
-        })
     }
 }

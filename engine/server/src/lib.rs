@@ -241,7 +241,7 @@ async fn start_runtime(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 )> {
-    use fleetplane_api::workflows::{AccountResolver, ApiEffects};
+    use fleetplane_api::effects::{ApiEffects, ClusterResolver};
     use fleetplane_runtime::{ProviderExecutor, Runtime, RuntimeConfig, SystemClock};
     let registry = state
         .providers()
@@ -249,7 +249,7 @@ async fn start_runtime(
         .clone();
     let executor = ProviderExecutor::new(
         Arc::new(registry.host().clone()),
-        Arc::new(AccountResolver::new(state.clone())),
+        Arc::new(ClusterResolver::new(state.clone())),
         Arc::new(ApiEffects::new(state.clone())),
     );
     let store = state.store.clone();
@@ -262,7 +262,8 @@ async fn start_runtime(
         )
     })
     .await?
-    .context("cannot open the workflow runtime")?;
+    .context("cannot open the workflow runtime")?
+    .with_hook(fleetplane_api::lifecycle::Lifecycle::new(state.clone()));
     fleetplane_api::workflows::attach(state, runtime.client())
         .await
         .map_err(|e| anyhow::anyhow!("cannot load workflow definitions: {}", e.error))?;

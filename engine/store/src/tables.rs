@@ -76,6 +76,11 @@ pub mod kinds {
     /// `template/clusterProject/cluster`: one record per cluster holding its current revision's
     /// assignments (docs/templates.md).
     pub const TEMPLATE_ASSIGNMENT: Kind = Kind("templateAssignment");
+    /// A cluster's stacks (in its project, named like the cluster): the desired stack the
+    /// last provider create/update was given, and the stack the cluster runs.
+    pub const CLUSTER_STACK: Kind = Kind("clusterStack");
+    /// A cluster's recent events (in its project, named like the cluster), newest last.
+    pub const CLUSTER_EVENTS: Kind = Kind("clusterEvents");
 }
 
 /// Every kind, so stored keys can be decoded back to a [`Kind`].
@@ -98,6 +103,8 @@ pub const ALL_KINDS: &[Kind] = &[
     kinds::WORKFLOW,
     kinds::RUN,
     kinds::TEMPLATE_ASSIGNMENT,
+    kinds::CLUSTER_STACK,
+    kinds::CLUSTER_EVENTS,
 ];
 
 /// The [`Kind`] named `name`, if it is one of [`ALL_KINDS`].

@@ -2,7 +2,8 @@
 
 use crate::support::{Api, assert_problem};
 use axum::http::{Method, StatusCode};
-use fleetplane_api::workflows::{ApiEffects, attach};
+use fleetplane_api::effects::ApiEffects;
+use fleetplane_api::workflows::attach;
 use fleetplane_runtime::{ManualClock, Runtime, RuntimeConfig};
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -1,0 +1,1189 @@
+//! Clusters (DESIGN §4.7, §4.8): `/v1/projects/{p}/clusters/{name}` with `/variables`,
+//! `/events`, `:attach` and `:detach` (docs/clusters.md).
+//!
+//! The rules are the domain's (`fleetplane_domain::cluster`); this module resolves what they
+//! need (the template and its current revision, linked or standalone profile versions, the cloud
+//! account, macros), stores the cluster, and starts the workflow run that makes it so in the
+//! **same transaction**: `deploy@1` on create, `update@1` when the desired state changes,
+//! `delete@1` on delete. What runs learn (phase, health, nodes, the applied stack) is recorded
+//! by [`crate::lifecycle`] inside the runtime's own transactions.
+
+use crate::Routes;
+use crate::auth::Caller;
+use crate::cloud_accounts::CloudAccount;
+use crate::error::{ApiError, ApiResult};
+use crate::json;
+use crate::profiles;
+use crate::refs;
+use crate::resource::{
+    self, ApiKind, ObjectOf, ObjectPath, from_record, load, object_response, require, rule, upsert,
+};
+use crate::state::{AppState, Tx};
+use crate::templates::{self, MemberView};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, patch};
+use fleetplane_domain::ErrorCode;
+use fleetplane_domain::authz::{Permission, Resource, Verb};
+use fleetplane_domain::cluster::{
+    ClusterPhase, ClusterSpec, ClusterStatus, ClusterVariables, DesiredCluster, LinkedProfile,
+    TemplateRef, check_standalone_set, desired_cluster, desired_digest, effective_values,
+    validate_spec,
+};
+use fleetplane_domain::profile::{CloudType, ProfileVersion};
+use fleetplane_domain::template::{AssignedBy, Assignment, RefScope};
+use fleetplane_runtime::NewRun;
+use fleetplane_store::tables::kinds;
+use fleetplane_store::{ObjectKey, Precondition, ReadOps, Reference, Scope, WriteExt, WriteOps};
+use fleetplane_workflow::Item;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// Clusters.
+pub struct Cluster;
+
+/// The key the runtime knows a cluster by (locks, run subjects, effects): `project/name`.
+pub fn runtime_key(project: &str, name: &str) -> String {
+    format!("{project}/{name}")
+}
+
+/// The store key of the cluster the runtime knows as `project/name`.
+pub fn object_key_of(runtime_key: &str) -> Option<ObjectKey> {
+    let (p, n) = runtime_key.split_once('/')?;
+    Some(ObjectKey::new(
+        Scope::Project(p.to_owned()),
+        kinds::CLUSTER,
+        n,
+    ))
+}
+
+fn project_of(scope: &Scope) -> ApiResult<&str> {
+    scope
+        .project()
+        .ok_or_else(|| ApiError::internal("clusters live in projects"))
+}
+
+/// What a cluster's desired stack was computed from.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// The stack.
+    pub desired: DesiredCluster,
+    /// Its digest (the provider's opaque revision).
+    pub digest: String,
+    /// The template revision it is for (template clusters).
+    pub revision: Option<u64>,
+}
+
+/// The profile versions a cluster runs, with what decides its values.
+struct Resolved {
+    versions: Vec<(Option<RefScope>, ProfileVersion, BTreeMap<String, String>)>,
+    cloud_type: CloudType,
+    template: Option<MemberView>,
+}
+
+impl Resolved {
+    fn linked(&self) -> Vec<LinkedProfile<'_>> {
+        self.versions
+            .iter()
+            .map(|(scope, version, template_values)| LinkedProfile {
+                version,
+                scope: *scope,
+                template_values: template_values.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Loads the template (and its current revision) or the standalone versions of `spec`.
+/// Missing objects are field errors (`spec.template.name`, `spec.profiles[i]`).
+fn resolve(r: &dyn ReadOps, project: &str, spec: &ClusterSpec) -> ApiResult<Resolved> {
+    if let Some(t) = &spec.template {
+        let scope = templates::template_scope(project, t.scope);
+        let view = templates::member_view(r, &scope, &t.name)?.ok_or_else(|| {
+            ApiError::field(
+                "spec.template.name",
+                format!("cluster template {:?} not found", t.name),
+            )
+        })?;
+        let versions = view
+            .versions
+            .iter()
+            .map(|(p, v)| (p.scope, v.clone(), view.template_values(&p.name)))
+            .collect();
+        return Ok(Resolved {
+            versions,
+            cloud_type: view.spec.cloud_type,
+            template: Some(view),
+        });
+    }
+    let mut versions = Vec::new();
+    let mut problems = fleetplane_domain::Problems::new();
+    for (i, p) in spec.profiles.iter().enumerate() {
+        let scope = match p.scope {
+            Some(RefScope::Tenant) => Scope::Tenant,
+            _ => Scope::Project(project.to_owned()),
+        };
+        match load::<profiles::Version>(
+            r,
+            &scope,
+            &profiles::version_key_name(&p.name, &p.version),
+        )? {
+            Some(obj) => versions.push((p.scope, profiles::domain_version(&obj), BTreeMap::new())),
+            None => problems.push(
+                format!("spec.profiles[{i}]"),
+                format!("profile version {}@{} not found", p.name, p.version),
+            ),
+        }
+    }
+    problems.finish()?;
+    let refs: Vec<&ProfileVersion> = versions.iter().map(|(_, v, _)| v).collect();
+    check_standalone_set(&refs)?;
+    let cloud_type = fleetplane_domain::cluster::base_cloud_type(&refs).unwrap_or(CloudType::All);
+    Ok(Resolved {
+        versions,
+        cloud_type,
+        template: None,
+    })
+}
+
+/// The values a template cluster renders with at its template's current revision: the stored
+/// assignments' new values (the template's fleet-wide ones excluded, they come from the
+/// template), or its own `spec.variables` when no record is stored for the revision.
+fn given_values(
+    r: &dyn ReadOps,
+    key: &ObjectKey,
+    spec: &ClusterSpec,
+    resolved: &Resolved,
+) -> ApiResult<ClusterVariables> {
+    let Some(view) = &resolved.template else {
+        return Ok(spec.variables.clone());
+    };
+    let Some(stored) =
+        templates::stored_assignments(r, &view.scope, &view.name, key, view.revision)?
+    else {
+        return Ok(spec.variables.clone());
+    };
+    let mut out = ClusterVariables::new();
+    for (profile, vars) in stored {
+        for (name, a) in vars {
+            if a.assigned_by == AssignedBy::Cluster && a.assignment == Assignment::Assigned {
+                out.entry(profile.clone())
+                    .or_default()
+                    .insert(name, a.new_value);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The cluster's desired stack now: its template's current revision (or its own versions) with
+/// its values, rendered.
+///
+/// # Errors
+/// Field errors for missing references; the domain's validation and render errors.
+pub fn desired_of(r: &dyn ReadOps, key: &ObjectKey, spec: &ClusterSpec) -> ApiResult<Desired> {
+    let project = project_of(&key.scope)?;
+    let resolved = resolve(r, project, spec)?;
+    let given = given_values(r, key, spec, &resolved)?;
+    let linked = resolved.linked();
+    let values = effective_values(&linked, &given)?;
+    let macros = crate::macros::resolved_macros(r, &key.scope)?;
+    let desired = desired_cluster(
+        &key.name,
+        project,
+        spec,
+        &linked,
+        &values,
+        &macros,
+        resolved.cloud_type,
+    )?;
+    let digest = desired_digest(&desired);
+    Ok(Desired {
+        desired,
+        digest,
+        revision: resolved.template.as_ref().map(|t| t.revision),
+    })
+}
+
+/// The cloud account must exist in the cluster's project and its provider serve the cloud type.
+fn check_account(
+    r: &dyn ReadOps,
+    project: &str,
+    spec: &ClusterSpec,
+    cloud_type: CloudType,
+) -> ApiResult<()> {
+    let scope = Scope::Project(project.to_owned());
+    let Some(acc) = load::<CloudAccount>(r, &scope, &spec.cloud_account)? else {
+        return Err(ApiError::field(
+            "spec.cloudAccount",
+            format!(
+                "cloud account {:?} not found in project {project:?}",
+                spec.cloud_account
+            ),
+        ));
+    };
+    if cloud_type == CloudType::All {
+        return Ok(());
+    }
+    let wanted = cloud_type.as_str();
+    let served: Vec<String> = match &acc.spec.cloud_types {
+        Some(types) => types.clone(),
+        None => crate::providers::manifest_of(r, &acc.spec.provider)?
+            .map(|m| m.cloud_types)
+            .unwrap_or_default(),
+    };
+    if served.iter().any(|t| t == "*" || t == wanted) {
+        Ok(())
+    } else {
+        Err(rule(
+            ErrorCode::CloudTypeMismatch,
+            format!(
+                "cloud account {:?} (provider {:?}) serves {}, not {wanted}",
+                spec.cloud_account,
+                acc.spec.provider,
+                if served.is_empty() {
+                    "no cloud type".to_owned()
+                } else {
+                    served.join(", ")
+                }
+            ),
+        ))
+    }
+}
+
+/// Whether a change of spec changes what the provider must run.
+fn desired_inputs_changed(old: &ClusterSpec, new: &ClusterSpec) -> bool {
+    old.profiles != new.profiles
+        || old.variables != new.variables
+        || old.node_pools != new.node_pools
+        || old.labels != new.labels
+}
+
+impl ApiKind for Cluster {
+    const KIND: &'static str = "Cluster";
+    const STORE: fleetplane_store::Kind = kinds::CLUSTER;
+    const RESOURCE: Resource = Resource::Cluster;
+    type Spec = ClusterSpec;
+    type Status = ClusterStatus;
+
+    fn admit(
+        tx: &mut Tx<'_>,
+        scope: &Scope,
+        new: &mut ObjectOf<Self>,
+        old: Option<&ObjectOf<Self>>,
+    ) -> ApiResult<()> {
+        let project = project_of(scope)?.to_owned();
+        if let Some(o) = old {
+            if o.spec.template.is_some() && !new.spec.profiles.is_empty() {
+                return Err(rule(
+                    ErrorCode::ManagedByTemplate,
+                    format!(
+                        "cluster {:?} runs the profile versions of its template; change the \
+                         template, or detach the cluster first",
+                        new.metadata.name
+                    ),
+                ));
+            }
+            if o.spec.template != new.spec.template {
+                return Err(rule(
+                    ErrorCode::InvalidState,
+                    "a cluster changes templates only through :attach and :detach",
+                ));
+            }
+            if o.spec.cloud_account != new.spec.cloud_account {
+                return Err(ApiError::field(
+                    "spec.cloudAccount",
+                    "is fixed at creation (a cluster cannot move between cloud accounts)",
+                ));
+            }
+        }
+        validate_spec(&new.spec)?;
+        let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, new.metadata.name.clone());
+        let resolved = resolve(&*tx.ops, &project, &new.spec)?;
+        check_account(&*tx.ops, &project, &new.spec, resolved.cloud_type)?;
+        // Validate the values and render once, so a cluster that cannot render is refused now.
+        // A template cluster's own values become its assignments (assigned by the cluster).
+        let linked = resolved.linked();
+        let values = effective_values(&linked, &new.spec.variables)?;
+        let macros = crate::macros::resolved_macros(&*tx.ops, scope)?;
+        desired_cluster(
+            &new.metadata.name,
+            &project,
+            &new.spec,
+            &linked,
+            &values,
+            &macros,
+            resolved.cloud_type,
+        )?;
+        match old {
+            None => {
+                new.status = ClusterStatus::provisioning();
+                new.status.desired_revision = resolved.template.as_ref().map(|t| t.revision);
+                if let Some(view) = &resolved.template {
+                    templates::record_new_member(&mut *tx.ops, view, &key, &values)?;
+                }
+            }
+            Some(o) if desired_inputs_changed(&o.spec, &new.spec) => {
+                if let Some(run) = &o.status.run {
+                    return Err(rule(
+                        ErrorCode::ClusterBusy,
+                        format!(
+                            "cluster {:?} is busy with run {run}; wait for it or cancel it",
+                            new.metadata.name
+                        ),
+                    ));
+                }
+                if !matches!(o.status.phase, ClusterPhase::Running | ClusterPhase::Failed) {
+                    return Err(rule(
+                        ErrorCode::InvalidState,
+                        format!(
+                            "cluster {:?} is {:?}; changes apply to Running or Failed clusters",
+                            new.metadata.name, o.status.phase
+                        ),
+                    ));
+                }
+                if let Some(view) = &resolved.template {
+                    templates::record_new_member(&mut *tx.ops, view, &key, &values)?;
+                }
+                // Marks "a run is needed"; `write_cluster` starts it and stores its id.
+                new.status.run = Some(String::new());
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    fn references(scope: &Scope, obj: &ObjectOf<Self>) -> Vec<Reference> {
+        let Some(project) = scope.project() else {
+            return Vec::new();
+        };
+        let mut out = vec![refs::to(
+            refs::USES_CLOUD_ACCOUNT,
+            scope,
+            kinds::CLOUD_ACCOUNT,
+            &obj.spec.cloud_account,
+        )];
+        if let Some(t) = &obj.spec.template {
+            out.push(templates::member_reference(
+                &templates::template_scope(project, t.scope),
+                &t.name,
+            ));
+        }
+        for p in &obj.spec.profiles {
+            let s = match p.scope {
+                Some(RefScope::Tenant) => Scope::Tenant,
+                _ => scope.clone(),
+            };
+            let target = profiles::version_key(&s, &p.name, &p.version).encode();
+            for relation in [
+                refs::STANDALONE_USES_PROFILE_VERSION,
+                refs::USES_PROFILE_VERSION,
+            ] {
+                out.push(Reference {
+                    relation,
+                    target: target.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    fn observe(
+        r: &dyn ReadOps,
+        scope: &Scope,
+        mut obj: ObjectOf<Self>,
+    ) -> ApiResult<ObjectOf<Self>> {
+        obj.status.next_window = next_window(r, scope, &obj.spec, jiff::Timestamp::now())?;
+        Ok(obj)
+    }
+
+    fn api_path(scope: &Scope, name: &str) -> String {
+        format!(
+            "projects/{}/clusters/{name}",
+            scope.project().unwrap_or_default()
+        )
+    }
+}
+
+/// The cluster's next maintenance window (open now or next) in its own zone: its template's
+/// policy; standalone clusters have none.
+///
+/// # Errors
+/// Store errors.
+pub fn next_window(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    spec: &ClusterSpec,
+    after: jiff::Timestamp,
+) -> ApiResult<Option<fleetplane_domain::cluster::NextWindow>> {
+    let (Some(t), Some(project)) = (&spec.template, scope.project()) else {
+        return Ok(None);
+    };
+    let Some(view) =
+        templates::member_view(r, &templates::template_scope(project, t.scope), &t.name)?
+    else {
+        return Ok(None);
+    };
+    let Some(policy) = view.policy else {
+        return Ok(None);
+    };
+    let zone = spec.time_zone.as_deref().unwrap_or("UTC");
+    Ok(crate::policies::window_at(&policy, zone, after)
+        .map(|(start, end)| fleetplane_domain::cluster::NextWindow { start, end }))
+}
+
+// ---- runs ----
+
+/// Starts built-in workflow `name` about cluster `obj` inside `tx` and returns the run id.
+fn start_run(
+    tx: &mut Tx<'_>,
+    state: &AppState,
+    scope: &Scope,
+    obj: &ObjectOf<Cluster>,
+    workflow: &str,
+) -> ApiResult<String> {
+    let wf = state.workflows()?;
+    let digest = wf
+        .builtin_digest(workflow)
+        .ok_or_else(|| ApiError::internal(format!("built-in workflow {workflow} missing")))?;
+    let project = project_of(scope)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let key = runtime_key(project, &obj.metadata.name);
+    let inputs = match (workflow, obj.status.desired_revision) {
+        ("deploy", Some(rev)) => json!({"revision": rev}),
+        _ => json!({}),
+    };
+    wf.client()
+        .start_in(
+            &mut *tx.ops,
+            NewRun {
+                id: id.clone(),
+                definition: digest,
+                inputs,
+                subject: Some(item_of(project, obj)),
+                project: Some(project.to_owned()),
+                cluster: Some(key),
+            },
+        )
+        .map_err(crate::workflows::runtime_error)?;
+    Ok(id)
+}
+
+/// The cluster as a run's subject or a fan-out item.
+pub fn item_of(project: &str, obj: &ObjectOf<Cluster>) -> Item {
+    let mut facts = serde_json::Map::new();
+    for (k, v) in [
+        ("project", json!(project)),
+        ("shortName", json!(obj.metadata.name)),
+        ("phase", json!(obj.status.phase)),
+        ("health", json!(obj.status.health)),
+        ("revision", json!(obj.status.revision)),
+        ("desiredRevision", json!(obj.status.desired_revision)),
+        (
+            "timeZone",
+            json!(obj.spec.time_zone.as_deref().unwrap_or("UTC")),
+        ),
+        (
+            "template",
+            json!(obj.spec.template.as_ref().map(|t| t.name.clone())),
+        ),
+    ] {
+        facts.insert(k.to_owned(), v);
+    }
+    Item {
+        name: runtime_key(project, &obj.metadata.name),
+        labels: obj.spec.labels.clone().into_iter().collect(),
+        facts,
+    }
+}
+
+/// Writes the cluster record as the server (no audit; a change event).
+///
+/// # Errors
+/// Store errors.
+pub fn save(w: &mut dyn WriteOps, key: &ObjectKey, obj: &ObjectOf<Cluster>) -> ApiResult<u64> {
+    let mut stored = obj.clone();
+    stored.metadata.resource_version = String::new();
+    stored.status.next_window = None;
+    let refs = Cluster::references(&key.scope, obj);
+    Ok(w.put_as(key, &stored, Precondition::Any, &refs)?)
+}
+
+/// Loads a cluster record by store key.
+///
+/// # Errors
+/// Store errors; `Internal` for an undecodable record.
+pub fn load_key(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Option<ObjectOf<Cluster>>> {
+    r.get(key)?
+        .map(|rec| from_record::<Cluster>(&rec))
+        .transpose()
+}
+
+// ---- events ----
+
+/// One entry of a cluster's event history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterEvent {
+    /// When.
+    pub time: jiff::Timestamp,
+    /// `Normal` or `Warning`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short CamelCase reason (`ProvisioningStarted`, `ProviderEvent`, `RunFailed`).
+    pub reason: String,
+    /// What happened, for people.
+    pub message: String,
+    /// The run it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+}
+
+/// A cluster's recent events (kind `clusterEvents`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventHistory {
+    /// Oldest first, at most [`MAX_EVENTS`].
+    #[serde(default)]
+    pub events: Vec<ClusterEvent>,
+    /// The newest provider event already copied (provider clock, ms).
+    #[serde(default)]
+    pub provider_seen_ms: u64,
+}
+
+/// Events kept per cluster.
+pub const MAX_EVENTS: usize = 200;
+
+fn events_key(key: &ObjectKey) -> ObjectKey {
+    ObjectKey::new(key.scope.clone(), kinds::CLUSTER_EVENTS, key.name.clone())
+}
+
+/// Reads a cluster's event history.
+///
+/// # Errors
+/// Store errors.
+pub fn read_events(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<EventHistory> {
+    Ok(r.get(&events_key(key))?
+        .map(|rec| rec.decode::<EventHistory>())
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// Appends events to a cluster's history (and drops the oldest past [`MAX_EVENTS`]).
+///
+/// # Errors
+/// Store errors.
+pub fn write_events(w: &mut dyn WriteOps, key: &ObjectKey, mut h: EventHistory) -> ApiResult<()> {
+    if h.events.len() > MAX_EVENTS {
+        let drop = h.events.len() - MAX_EVENTS;
+        h.events.drain(..drop);
+    }
+    w.put_as(&events_key(key), &h, Precondition::Any, &[])?;
+    Ok(())
+}
+
+/// Appends one event.
+///
+/// # Errors
+/// Store errors.
+pub fn add_event(w: &mut dyn WriteOps, key: &ObjectKey, ev: ClusterEvent) -> ApiResult<()> {
+    let mut h = read_events(&*w, key)?;
+    h.events.push(ev);
+    write_events(w, key, h)
+}
+
+fn event(
+    now: jiff::Timestamp,
+    kind: &str,
+    reason: &str,
+    message: String,
+    run: Option<&str>,
+) -> ClusterEvent {
+    ClusterEvent {
+        time: now,
+        kind: kind.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        run: run.map(str::to_owned),
+    }
+}
+
+// ---- stacks ----
+
+/// What a cluster was last asked to run and what it runs (kind `clusterStack`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stacks {
+    /// The stack the last create/update call carried, by the run that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<StackRecord>,
+    /// The stack the cluster runs (moved from `pending` when that run succeeds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<StackRecord>,
+}
+
+/// One recorded stack.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackRecord {
+    /// The run that sent it.
+    pub run: String,
+    /// Its digest.
+    pub digest: String,
+    /// The template revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// The stack.
+    pub desired: DesiredCluster,
+}
+
+fn stacks_key(key: &ObjectKey) -> ObjectKey {
+    ObjectKey::new(key.scope.clone(), kinds::CLUSTER_STACK, key.name.clone())
+}
+
+/// Reads a cluster's stacks.
+///
+/// # Errors
+/// Store errors.
+pub fn read_stacks(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Stacks> {
+    Ok(r.get(&stacks_key(key))?
+        .map(|rec| rec.decode::<Stacks>())
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// Writes a cluster's stacks.
+///
+/// # Errors
+/// Store errors.
+pub fn write_stacks(w: &mut dyn WriteOps, key: &ObjectKey, s: &Stacks) -> ApiResult<()> {
+    w.put_as(&stacks_key(key), s, Precondition::Any, &[])?;
+    Ok(())
+}
+
+/// Removes everything a cluster left behind (its record, stacks, events, assignments).
+///
+/// # Errors
+/// Store errors.
+pub fn forget(w: &mut dyn WriteOps, key: &ObjectKey, obj: &ObjectOf<Cluster>) -> ApiResult<()> {
+    w.delete(key, Precondition::Any)?;
+    for k in [stacks_key(key), events_key(key)] {
+        if w.get(&k)?.is_some() {
+            w.delete(&k, Precondition::Any)?;
+        }
+    }
+    if let (Some(t), Some(project)) = (&obj.spec.template, key.scope.project()) {
+        let ts = templates::template_scope(project, t.scope);
+        let a = templates::assignment_key(&ts, &t.name, key);
+        if w.get(&a)?.is_some() {
+            w.delete(&a, Precondition::Any)?;
+        }
+    }
+    Ok(())
+}
+
+// ---- handlers ----
+
+fn require_perm(caller: &Caller, verb: Verb, scope: &Scope) -> ApiResult<()> {
+    caller.require(Permission::new(Resource::Cluster, verb), scope.project())
+}
+
+fn path_name(path: &ObjectPath) -> ApiResult<String> {
+    path.name
+        .clone()
+        .ok_or_else(|| ApiError::internal("route without a name"))
+}
+
+/// Stores `obj` (create or replace) and starts the run the change needs, in one transaction.
+fn write_cluster(
+    tx: &mut Tx<'_>,
+    state: &AppState,
+    scope: &Scope,
+    obj: ObjectOf<Cluster>,
+    pre: Option<Precondition>,
+) -> ApiResult<(ObjectOf<Cluster>, bool)> {
+    resource::require_project(&*tx.ops, scope)?;
+    let (mut shown, created) = upsert::<Cluster>(tx, scope, obj, pre)?;
+    let workflow = if created {
+        Some("deploy")
+    } else if shown.status.run.as_deref() == Some("") {
+        Some("update")
+    } else {
+        None
+    };
+    if let Some(workflow) = workflow {
+        let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, shown.metadata.name.clone());
+        let id = start_run(tx, state, scope, &shown, workflow)?;
+        shown.status.run = Some(id.clone());
+        if workflow == "update" {
+            shown.status.phase = ClusterPhase::Updating;
+        }
+        let rv = save(&mut *tx.ops, &key, &shown)?;
+        shown.metadata.resource_version = rv.to_string();
+        let (reason, message) = if created {
+            (
+                "Created",
+                format!("cluster created; deploy run {id} started"),
+            )
+        } else {
+            (
+                "UpdateRequested",
+                format!("desired state changed; update run {id} started"),
+            )
+        };
+        add_event(
+            &mut *tx.ops,
+            &key,
+            event(tx.now, "Normal", reason, message, Some(&id)),
+        )?;
+    }
+    Ok((shown, created))
+}
+
+async fn put_cluster(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+    headers: HeaderMap,
+    json::JsonBytes(body): json::JsonBytes,
+) -> ApiResult<Response> {
+    let scope = path.scope();
+    let name = path_name(&path)?;
+    let exists = {
+        let (s, n) = (scope.clone(), name.clone());
+        state
+            .read(move |r| Ok(r.get(&ObjectKey::new(s, kinds::CLUSTER, n))?.is_some()))
+            .await?
+    };
+    require_perm(
+        &caller,
+        if exists { Verb::Update } else { Verb::Create },
+        &scope,
+    )?;
+    let obj = resource::decode_put::<Cluster>(&body, &name)?;
+    let pre = resource::precondition(&headers)?;
+    let st = state.clone();
+    let (shown, created) = state
+        .write(&caller, move |tx| write_cluster(tx, &st, &scope, obj, pre))
+        .await?;
+    state.workflows()?.client().wake();
+    Ok(object_response(
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        &shown,
+    ))
+}
+
+async fn delete_cluster(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let scope = path.scope();
+    let name = path_name(&path)?;
+    require_perm(&caller, Verb::Delete, &scope)?;
+    let pre = resource::precondition(&headers)?;
+    let st = state.clone();
+    let shown = state
+        .write(&caller, move |tx| {
+            let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, name.clone());
+            let mut obj = require::<Cluster>(&*tx.ops, &scope, &name)?;
+            if let Some(Precondition::Version(v)) = pre
+                && obj.metadata.resource_version != v.to_string()
+            {
+                return Err(ApiError::new(
+                    ErrorCode::PreconditionFailed,
+                    format!("cluster {name:?} changed (If-Match)"),
+                ));
+            }
+            if obj.status.phase == ClusterPhase::Deleting {
+                return Ok(obj);
+            }
+            if let Some(run) = &obj.status.run {
+                return Err(rule(
+                    ErrorCode::ClusterBusy,
+                    format!("cluster {name:?} is busy with run {run}; wait for it or cancel it"),
+                ));
+            }
+            let before = resource::to_json(&obj)?;
+            let id = start_run(tx, &st, &scope, &obj, "delete")?;
+            obj.status.phase = ClusterPhase::Deleting;
+            obj.status.run = Some(id.clone());
+            obj.metadata.updated_at = Some(tx.now);
+            let rv = save(&mut *tx.ops, &key, &obj)?;
+            obj.metadata.resource_version = rv.to_string();
+            add_event(
+                &mut *tx.ops,
+                &key,
+                event(
+                    tx.now,
+                    "Normal",
+                    "DeleteRequested",
+                    format!("delete run {id} started"),
+                    Some(&id),
+                ),
+            )?;
+            let path = Cluster::api_path(&scope, &name);
+            tx.audit(
+                "delete",
+                &path,
+                scope.project(),
+                Some(before),
+                Some(resource::to_json(&obj)?),
+            )?;
+            tx.changed(crate::resource::change_event::<Cluster>(
+                tx,
+                &scope,
+                &name,
+                "updated",
+                Some(rv),
+            ));
+            Ok(obj)
+        })
+        .await?;
+    state.workflows()?.client().wake();
+    Ok(object_response(StatusCode::ACCEPTED, &shown))
+}
+
+/// `PATCH …/clusters/{c}/variables`: `{"variables": {"<profile>": {"<variable>": "<value>" | null}}}`
+/// merges into `spec.variables` (`null` removes the cluster's own value) and applies at once.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariablesPatch {
+    variables: BTreeMap<String, BTreeMap<String, Option<String>>>,
+}
+
+async fn patch_variables(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+    headers: HeaderMap,
+    json::JsonBytes(body): json::JsonBytes,
+) -> ApiResult<Response> {
+    let scope = path.scope();
+    let name = path_name(&path)?;
+    require_perm(&caller, Verb::Update, &scope)?;
+    let patch: VariablesPatch = json::decode(&body)?;
+    let pre = resource::precondition(&headers)?;
+    let st = state.clone();
+    let (shown, _) = state
+        .write(&caller, move |tx| {
+            let mut obj = require::<Cluster>(&*tx.ops, &scope, &name)?;
+            for (profile, vars) in patch.variables {
+                let entry = obj.spec.variables.entry(profile.clone()).or_default();
+                for (k, v) in vars {
+                    match v {
+                        Some(v) => {
+                            entry.insert(k, v);
+                        }
+                        None => {
+                            entry.remove(&k);
+                        }
+                    }
+                }
+                if entry.is_empty() {
+                    obj.spec.variables.remove(&profile);
+                }
+            }
+            write_cluster(tx, &st, &scope, obj, pre)
+        })
+        .await?;
+    state.workflows()?.client().wake();
+    Ok(object_response(StatusCode::OK, &shown))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AttachBody {
+    template: TemplateRef,
+    #[serde(default)]
+    time_zone: Option<String>,
+    #[serde(default)]
+    variables: Option<ClusterVariables>,
+}
+
+/// `POST …/clusters/{c}:attach` and `:detach` (dispatched from the `{name}` segment).
+async fn action(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+    json::JsonBytes(body): json::JsonBytes,
+) -> ApiResult<Response> {
+    let scope = path.scope();
+    let full = path_name(&path)?;
+    let Some((name, verb)) = full.split_once(':') else {
+        return Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "POST is for actions: …/clusters/{name}:attach or :detach",
+        ));
+    };
+    let (name, verb) = (name.to_owned(), verb.to_owned());
+    require_perm(&caller, Verb::Update, &scope)?;
+    let shown = match verb.as_str() {
+        "attach" => {
+            let b: AttachBody = json::decode(&body)?;
+            state
+                .write(&caller, move |tx| attach(tx, &scope, &name, b))
+                .await?
+        }
+        "detach" => {
+            if !body.is_empty() && body.as_ref() != b"{}" {
+                return Err(ApiError::field("", ":detach takes no body"));
+            }
+            state
+                .write(&caller, move |tx| detach(tx, &scope, &name))
+                .await?
+        }
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("no action {other:?} on clusters (attach, detach)"),
+            ));
+        }
+    };
+    Ok(object_response(StatusCode::OK, &shown))
+}
+
+fn attach(
+    tx: &mut Tx<'_>,
+    scope: &Scope,
+    name: &str,
+    b: AttachBody,
+) -> ApiResult<ObjectOf<Cluster>> {
+    let project = project_of(scope)?.to_owned();
+    let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, name);
+    let old = require::<Cluster>(&*tx.ops, scope, name)?;
+    if let Some(t) = &old.spec.template {
+        return Err(rule(
+            ErrorCode::ClusterAlreadyAttached,
+            format!(
+                "cluster {name:?} is attached to template {:?}; detach it first",
+                t.name
+            ),
+        ));
+    }
+    if old.status.phase != ClusterPhase::Running || old.status.run.is_some() {
+        return Err(rule(
+            ErrorCode::InvalidState,
+            format!("cluster {name:?} must be Running with no run in progress to attach"),
+        ));
+    }
+    let mut new = old.clone();
+    new.spec.template = Some(b.template);
+    new.spec.profiles.clear();
+    if b.time_zone.is_some() {
+        new.spec.time_zone = b.time_zone;
+    }
+    if let Some(v) = b.variables {
+        new.spec.variables = v;
+    }
+    validate_spec(&new.spec)?;
+    let resolved = resolve(&*tx.ops, &project, &new.spec)?;
+    check_account(&*tx.ops, &project, &new.spec, resolved.cloud_type)?;
+    let linked = resolved.linked();
+    let values = effective_values(&linked, &new.spec.variables)?;
+    let view = resolved
+        .template
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("attach resolved no template"))?;
+    templates::record_new_member(&mut *tx.ops, view, &key, &values)?;
+    // It runs the template's revision already when it runs exactly the linked versions.
+    let runs: Vec<(String, String)> = old
+        .status
+        .profiles
+        .iter()
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect();
+    let linked_set: Vec<(String, String)> = view
+        .versions
+        .iter()
+        .map(|(p, _)| (p.name.clone(), p.version.clone()))
+        .collect();
+    let mut a = runs.clone();
+    let mut b2 = linked_set.clone();
+    a.sort();
+    b2.sort();
+    new.status.desired_revision = Some(view.revision);
+    new.status.revision = (a == b2).then_some(view.revision);
+    new.metadata.updated_at = Some(tx.now);
+    finish_action(
+        tx,
+        scope,
+        &key,
+        &old,
+        new,
+        "attach",
+        format!("attached to template {:?}", view.name),
+    )
+}
+
+fn detach(tx: &mut Tx<'_>, scope: &Scope, name: &str) -> ApiResult<ObjectOf<Cluster>> {
+    let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, name);
+    let old = require::<Cluster>(&*tx.ops, scope, name)?;
+    let Some(t) = old.spec.template.clone() else {
+        return Err(rule(
+            ErrorCode::InvalidState,
+            format!("cluster {name:?} is not attached to a template"),
+        ));
+    };
+    if old.status.run.is_some() {
+        return Err(rule(
+            ErrorCode::ClusterBusy,
+            format!("cluster {name:?} is busy with a run; wait for it or cancel it"),
+        ));
+    }
+    if old.status.profiles.is_empty() {
+        return Err(rule(
+            ErrorCode::InvalidState,
+            format!("cluster {name:?} runs no profile yet (deploy it first)"),
+        ));
+    }
+    let project = project_of(scope)?.to_owned();
+    let ts = templates::template_scope(&project, t.scope);
+    // Keep what it runs: its applied versions and the values it was given for them.
+    let mut new = old.clone();
+    new.spec.template = None;
+    new.spec.profiles = old
+        .status
+        .profiles
+        .iter()
+        .map(|p| fleetplane_domain::template::ProfileRef {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            scope: p.scope,
+            variables: Vec::new(),
+        })
+        .collect();
+    if let Some(rev) = old.status.revision
+        && let Some(stored) = templates::stored_assignments(&*tx.ops, &ts, &t.name, &key, rev)?
+    {
+        let mut vars = ClusterVariables::new();
+        for (p, m) in stored {
+            for (v, a) in m {
+                vars.entry(p.clone()).or_default().insert(v, a.new_value);
+            }
+        }
+        new.spec.variables = vars;
+    }
+    new.status.revision = None;
+    new.status.desired_revision = None;
+    new.metadata.updated_at = Some(tx.now);
+    let a = templates::assignment_key(&ts, &t.name, &key);
+    if tx.ops.get(&a)?.is_some() {
+        tx.ops.delete(&a, Precondition::Any)?;
+    }
+    finish_action(
+        tx,
+        scope,
+        &key,
+        &old,
+        new,
+        "detach",
+        format!("detached from template {:?}", t.name),
+    )
+}
+
+fn finish_action(
+    tx: &mut Tx<'_>,
+    scope: &Scope,
+    key: &ObjectKey,
+    old: &ObjectOf<Cluster>,
+    mut new: ObjectOf<Cluster>,
+    action: &str,
+    message: String,
+) -> ApiResult<ObjectOf<Cluster>> {
+    let rv = save(&mut *tx.ops, key, &new)?;
+    new.metadata.resource_version = rv.to_string();
+    let path = Cluster::api_path(scope, &key.name);
+    tx.audit(
+        action,
+        &path,
+        scope.project(),
+        Some(resource::to_json(old)?),
+        Some(resource::to_json(&new)?),
+    )?;
+    add_event(
+        &mut *tx.ops,
+        key,
+        event(
+            tx.now,
+            "Normal",
+            if action == "attach" {
+                "Attached"
+            } else {
+                "Detached"
+            },
+            message,
+            None,
+        ),
+    )?;
+    tx.changed(crate::resource::change_event::<Cluster>(
+        tx,
+        scope,
+        &key.name,
+        "updated",
+        Some(rv),
+    ));
+    Ok(new)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    limit: Option<usize>,
+}
+
+/// `GET …/clusters/{c}/events?limit=`: newest first.
+async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult<Json<Value>> {
+    let scope = path.scope();
+    let name = path_name(&path)?;
+    require_perm(&caller, Verb::Get, &scope)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_EVENTS);
+    let items = state
+        .read(move |r| {
+            require::<Cluster>(r, &scope, &name)?;
+            let key = ObjectKey::new(scope, kinds::CLUSTER, name);
+            let mut h = read_events(r, &key)?;
+            h.events.reverse();
+            h.events.truncate(limit);
+            Ok(h.events)
+        })
+        .await?;
+    Ok(Json(json!({"items": items})))
+}
+
+/// Registers the cluster routes (project scope only).
+pub fn routes(r: &mut Routes) {
+    let c = "/v1/projects/{project}/clusters";
+    r.add(c, &[Method::GET], get(resource::list::<Cluster>));
+    r.add(
+        &format!("{c}/{{name}}"),
+        &[Method::GET, Method::PUT, Method::DELETE],
+        get(resource::get::<Cluster>)
+            .put(put_cluster)
+            .delete(delete_cluster)
+            .post(action),
+    );
+    for a in ["attach", "detach"] {
+        r.operations
+            .push((Method::POST, format!("{c}/{{name}}:{a}")));
+    }
+    r.add(
+        &format!("{c}/{{name}}/variables"),
+        &[Method::PATCH],
+        patch(patch_variables),
+    );
+    r.add(&format!("{c}/{{name}}/events"), &[Method::GET], get(events));
+}

@@ -1,0 +1,408 @@
+//! What runs teach the rest of the product, recorded in the runtime's own transactions (the
+//! runtime's [`TransitionHook`]): run status changes become change events on `/v1/events`, and
+//! runs about a cluster keep its record true — phase, health, nodes, the applied profile
+//! versions and revision, conditions and its event history (docs/clusters.md, "Lifecycle").
+//!
+//! Rules, independent of which workflow runs (built-in or an operator's):
+//! - a provider `create-cluster` / `update-cluster` / `delete-cluster` call about to be made puts
+//!   the cluster in `Provisioning` / `Updating` / `Deleting` and makes the run its current run;
+//! - every provider answer that is an observed cluster (a `describe`) updates health, nodes,
+//!   endpoint and copies new provider events;
+//! - when the cluster's current run succeeds, the stack its last create/update carried becomes
+//!   the applied one (profiles, revision) and the phase `Running`, or — after a delete — the
+//!   cluster record disappears; when it fails or is cancelled, the phase is `Failed` with a
+//!   `Ready=false` condition naming the error.
+
+use crate::audit::ChangeEvent;
+use crate::clusters::{self, ClusterEvent, object_key_of};
+use crate::error::ApiResult;
+use crate::resource::ObjectOf;
+use crate::state::AppState;
+use fleetplane_domain::authz::Resource;
+use fleetplane_domain::cluster::{ClusterPhase, Health, Node};
+use fleetplane_runtime::{Applied, TransitionHook};
+use fleetplane_store::{Log, ObjectKey, StoreError, WriteOps};
+use fleetplane_workflow::Event;
+use fleetplane_workflow::definition::Operation;
+use fleetplane_workflow::run::{JournalEntry, Record, RunStatus};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+/// The server's transition hook.
+pub struct Lifecycle {
+    state: AppState,
+    pending: Mutex<Vec<ChangeEvent>>,
+}
+
+impl Lifecycle {
+    /// A hook publishing through `state`.
+    pub fn new(state: AppState) -> Arc<Self> {
+        Arc::new(Self {
+            state,
+            pending: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn record(&self, w: &mut dyn WriteOps, mut ev: ChangeEvent) -> Result<(), StoreError> {
+        let body = serde_json::to_vec(&ev).map_err(|e| StoreError::Backend(e.to_string()))?;
+        ev.id = w.append(Log::Events, &body)?;
+        let mut p = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if p.is_empty() {
+            w.trim(Log::Events, self.state.settings.event_retention)?;
+        }
+        p.push(ev);
+        Ok(())
+    }
+}
+
+fn status_name(s: RunStatus) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn store_err(e: crate::error::ApiError) -> Result<(), StoreError> {
+    if e.error.code == fleetplane_domain::ErrorCode::Internal {
+        Err(StoreError::Backend(e.error.detail))
+    } else {
+        tracing::warn!(error = %e.error.detail, "cluster lifecycle update skipped");
+        Ok(())
+    }
+}
+
+impl TransitionHook for Lifecycle {
+    fn applied(&self, w: &mut dyn WriteOps, t: &Applied<'_>) -> Result<(), StoreError> {
+        if t.previous != t.state.status || matches!(t.event, Event::Started { .. }) {
+            let project = t.header.project.clone();
+            let status = status_name(t.state.status);
+            let ev = ChangeEvent {
+                id: 0,
+                event_type: format!("dev.fleetplane.run.{}", status.to_ascii_lowercase()),
+                subject: match &project {
+                    Some(p) => format!("projects/{p}/runs/{}", t.state.id),
+                    None => format!("runs/{}", t.state.id),
+                },
+                time: t.now,
+                project,
+                resource: Resource::Run,
+                data: json!({
+                    "kind": "Run", "id": t.state.id, "status": status,
+                    "previous": status_name(t.previous),
+                    "workflow": format!("{}@{}", t.state.definition.name, t.state.definition.version),
+                    "parent": t.header.parent, "cluster": t.header.cluster,
+                    "error": t.state.error,
+                }),
+            };
+            self.record(w, ev)?;
+        }
+        if let Some(cluster) = &t.header.cluster
+            && let Some(key) = object_key_of(cluster)
+        {
+            match self.on_cluster(w, &key, t) {
+                Ok(Some(ev)) => self.record(w, ev)?,
+                Ok(None) => {}
+                Err(e) => store_err(e)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn committed(&self) {
+        let events = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for e in events {
+            let _ = self.state.events.send(Arc::new(e));
+        }
+    }
+
+    fn aborted(&self) {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}
+
+fn warning(t: &Applied<'_>, reason: &str, message: String) -> ClusterEvent {
+    ClusterEvent {
+        time: t.now,
+        kind: "Warning".into(),
+        reason: reason.into(),
+        message,
+        run: Some(t.state.id.clone()),
+    }
+}
+
+fn normal(t: &Applied<'_>, reason: &str, message: String) -> ClusterEvent {
+    ClusterEvent {
+        kind: "Normal".into(),
+        ..warning(t, reason, message)
+    }
+}
+
+/// Whether `v` is an observed cluster (a `describe` answer).
+fn observed(v: &Value) -> bool {
+    v.get("nodes").is_some_and(Value::is_array) && v.get("phase").is_some()
+}
+
+impl Lifecycle {
+    /// Applies what transition `t` says about the cluster `key`; returns the change event to
+    /// publish when the record changed.
+    fn on_cluster(
+        &self,
+        w: &mut dyn WriteOps,
+        key: &ObjectKey,
+        t: &Applied<'_>,
+    ) -> ApiResult<Option<ChangeEvent>> {
+        let Some(mut obj) = clusters::load_key(&*w, key)? else {
+            return Ok(None);
+        };
+        let before = obj.clone();
+        let run = t.state.id.as_str();
+        let mut events: Vec<ClusterEvent> = Vec::new();
+        let mut history = None;
+        if let Event::StepCompleted { result, .. } = t.event
+            && observed(result)
+        {
+            apply_observation(&mut obj, result);
+            let mut h = clusters::read_events(&*w, key)?;
+            for e in result["events"].as_array().into_iter().flatten() {
+                let at = e["atMs"].as_u64().unwrap_or(0);
+                if at > h.provider_seen_ms {
+                    h.provider_seen_ms = at;
+                    let time = i64::try_from(at)
+                        .ok()
+                        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                        .unwrap_or(t.now);
+                    h.events.push(ClusterEvent {
+                        time,
+                        kind: "Normal".into(),
+                        reason: e["reason"].as_str().unwrap_or("ProviderEvent").to_owned(),
+                        message: e["message"].as_str().unwrap_or_default().to_owned(),
+                        run: Some(run.to_owned()),
+                    });
+                }
+            }
+            history = Some(h);
+        }
+        for j in t.journal {
+            if let Some(done) = self.on_entry(w, key, &mut obj, t, j, &mut events)? {
+                return Ok(Some(done));
+            }
+        }
+        if obj == before && events.is_empty() && history.is_none() {
+            return Ok(None);
+        }
+        if !events.is_empty() || history.is_some() {
+            let mut h = match history {
+                Some(h) => h,
+                None => clusters::read_events(&*w, key)?,
+            };
+            h.events.extend(events);
+            clusters::write_events(w, key, h)?;
+        }
+        if obj == before {
+            return Ok(None);
+        }
+        obj.metadata.updated_at = Some(t.now);
+        let rv = clusters::save(w, key, &obj)?;
+        Ok(Some(cluster_event(key, "updated", rv, t)))
+    }
+
+    /// One journal entry; returns `Some(event)` when the cluster is gone (a delete finished).
+    fn on_entry(
+        &self,
+        w: &mut dyn WriteOps,
+        key: &ObjectKey,
+        obj: &mut ObjectOf<clusters::Cluster>,
+        t: &Applied<'_>,
+        j: &JournalEntry,
+        events: &mut Vec<ClusterEvent>,
+    ) -> ApiResult<Option<ChangeEvent>> {
+        let run = t.state.id.as_str();
+        let current = obj.status.run.as_deref() == Some(run);
+        match &j.record {
+            Record::RunStarted { .. } if current => events.push(normal(
+                t,
+                "RunStarted",
+                format!("{} run started", t.state.definition.name),
+            )),
+            Record::ProviderCallIntended {
+                operation, attempt, ..
+            } => {
+                let phase = match operation {
+                    Operation::CreateCluster => Some(ClusterPhase::Provisioning),
+                    Operation::UpdateCluster => Some(ClusterPhase::Updating),
+                    Operation::DeleteCluster => Some(ClusterPhase::Deleting),
+                    _ => None,
+                };
+                if matches!(
+                    operation,
+                    Operation::CreateCluster | Operation::UpdateCluster
+                ) {
+                    // The stack this call carries; it becomes the applied one if the run
+                    // succeeds. The resolver refuses to send a different one.
+                    match clusters::desired_of(&*w, key, &obj.spec) {
+                        Ok(d) => {
+                            let mut stacks = clusters::read_stacks(&*w, key)?;
+                            stacks.pending = Some(clusters::StackRecord {
+                                run: run.to_owned(),
+                                digest: d.digest,
+                                revision: d.revision,
+                                desired: d.desired,
+                            });
+                            clusters::write_stacks(w, key, &stacks)?;
+                        }
+                        Err(e) => {
+                            tracing::warn!(run, error = %e.error.detail, "cannot render the stack of a provider call")
+                        }
+                    }
+                }
+                if let Some(phase) = phase {
+                    obj.status.phase = phase;
+                    obj.status.run = Some(run.to_owned());
+                    if *attempt == 1 {
+                        events.push(normal(
+                            t,
+                            match phase {
+                                ClusterPhase::Provisioning => "ProvisioningStarted",
+                                ClusterPhase::Updating => "UpdateStarted",
+                                _ => "DeletionStarted",
+                            },
+                            format!("provider {} requested", operation.as_str()),
+                        ));
+                    }
+                }
+            }
+            Record::StepRetrying {
+                step,
+                attempt,
+                error,
+                ..
+            } if current => events.push(warning(
+                t,
+                "Retrying",
+                format!(
+                    "{step}: {} ({}); attempt {attempt} next",
+                    error.message,
+                    error.kind.as_str()
+                ),
+            )),
+            Record::StepFailed { step, error } if current => events.push(warning(
+                t,
+                "StepFailed",
+                format!("{step}: {} ({})", error.message, error.kind),
+            )),
+            Record::RunSucceeded if current => {
+                obj.status.run = None;
+                obj.status.last_run = Some(run.to_owned());
+                if obj.status.phase == ClusterPhase::Deleting {
+                    let shown = obj.clone();
+                    clusters::forget(w, key, &shown)?;
+                    return Ok(Some(cluster_event(key, "deleted", 0, t)));
+                }
+                let mut stacks = clusters::read_stacks(&*w, key)?;
+                if let Some(p) = stacks.pending.take_if(|p| p.run == run) {
+                    obj.status.profiles = p.desired.profiles.clone();
+                    obj.status.applied_stack = Some(p.digest.clone());
+                    if p.revision.is_some() {
+                        obj.status.revision = p.revision;
+                    }
+                    stacks.applied = Some(p);
+                    clusters::write_stacks(w, key, &stacks)?;
+                }
+                obj.status.phase = ClusterPhase::Running;
+                obj.status
+                    .set_condition("Ready", true, "RunSucceeded", "", t.now);
+                events.push(normal(
+                    t,
+                    "RunSucceeded",
+                    format!("{} run succeeded", t.state.definition.name),
+                ));
+            }
+            Record::RunFailed { error } if current => {
+                obj.status.run = None;
+                obj.status.last_run = Some(run.to_owned());
+                obj.status.phase = ClusterPhase::Failed;
+                obj.status.set_condition(
+                    "Ready",
+                    false,
+                    error.kind.clone(),
+                    error.message.clone(),
+                    t.now,
+                );
+                events.push(warning(
+                    t,
+                    "RunFailed",
+                    format!(
+                        "{} run failed: {} ({})",
+                        t.state.definition.name, error.message, error.kind
+                    ),
+                ));
+            }
+            Record::RunCancelled if current => {
+                obj.status.run = None;
+                obj.status.last_run = Some(run.to_owned());
+                obj.status.phase = ClusterPhase::Failed;
+                obj.status.set_condition(
+                    "Ready",
+                    false,
+                    "Cancelled",
+                    "the run was cancelled",
+                    t.now,
+                );
+                events.push(warning(
+                    t,
+                    "RunCancelled",
+                    format!("{} run cancelled", t.state.definition.name),
+                ));
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+}
+
+fn apply_observation(obj: &mut ObjectOf<clusters::Cluster>, v: &Value) {
+    if let Some(h) = v["health"].as_str() {
+        obj.status.health = match h {
+            "Healthy" => Health::Healthy,
+            "Degraded" => Health::Degraded,
+            "Unhealthy" => Health::Unhealthy,
+            _ => Health::Unknown,
+        };
+    }
+    if let Ok(nodes) = serde_json::from_value::<Vec<Node>>(v["nodes"].clone()) {
+        obj.status.nodes = nodes;
+    }
+    obj.status.endpoint = v["endpoint"].as_str().map(str::to_owned);
+}
+
+fn cluster_event(key: &ObjectKey, verb: &str, rv: u64, t: &Applied<'_>) -> ChangeEvent {
+    let project = key.scope.project().map(str::to_owned);
+    ChangeEvent {
+        id: 0,
+        event_type: format!("dev.fleetplane.cluster.{verb}"),
+        subject: format!(
+            "projects/{}/clusters/{}",
+            project.as_deref().unwrap_or_default(),
+            key.name
+        ),
+        time: t.now,
+        project: project.clone(),
+        resource: Resource::Cluster,
+        data: json!({
+            "kind": "Cluster", "name": key.name, "project": project,
+            "resourceVersion": (rv > 0).then(|| rv.to_string()),
+            "run": t.state.id,
+        }),
+    }
+}
