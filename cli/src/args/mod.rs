@@ -3,6 +3,7 @@
 //! and its behaviour module, and nothing else moves.
 
 pub mod apikey;
+pub mod apply;
 pub mod audit;
 pub mod cloud_account;
 pub mod login;
@@ -144,6 +145,14 @@ pub enum Command {
     /// caller may see); the config file's project is not used for them.
     #[command(subcommand)]
     Run(run::RunCommand),
+    /// Create or update the objects of YAML or JSON files (policies, macros, profile versions,
+    /// workflows, cloud accounts, templates, clusters); prints `KIND/NAME created|configured|unchanged`.
+    Apply(apply::ApplyArgs),
+    /// Show what `apply` would change, as a unified diff; exit 0 when nothing differs, 1 when
+    /// something does, 2 or 3 on errors.
+    Diff(apply::DiffArgs),
+    /// Print one object as a document `apply -f` accepts (YAML, or JSON with `-o json`).
+    Get(apply::GetArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
 }

@@ -2,6 +2,7 @@
 //! goes to standard output through [`print`], messages to standard error through [`note`].
 
 mod apikey;
+mod apply;
 mod audit;
 mod cloud_account;
 mod completion;
@@ -54,6 +55,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Macro(cmd) => macro_::run(&Ctx::new(&global)?, cmd).await,
         Command::Workflow(cmd) => workflow::run(&Ctx::new(&global)?, cmd).await,
         Command::Run(cmd) => run::run(&Ctx::new(&global)?, cmd).await,
+        Command::Apply(args) => apply::apply(&Ctx::new(&global)?, args).await,
+        Command::Diff(args) => apply::diff(&global, args).await,
+        Command::Get(args) => apply::get(&Ctx::new(&global)?, args).await,
     }
 }
 
