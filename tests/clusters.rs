@@ -202,6 +202,21 @@ async fn template_clusters_deploy_to_running_with_their_own_values() {
         .unwrap();
     assert_eq!(dev_row["newValue"], "Hallo", "{view:#}");
 
+    // Sensitive values are masked, and a GET sent back keeps the stored value (it would not
+    // validate as `********`: the password needs 12 characters).
+    assert_eq!(
+        dev["spec"]["variables"]["observability"]["grafana_admin_password"], "********",
+        "{dev:#}"
+    );
+    let mut back = dev.clone();
+    back["spec"]["labels"] = json!({"tier": "dev"});
+    let r = server.put(&format!("{P}/clusters/dev"), &back).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let dev = wait_for(&server, "dev", |c| phase(c) == "Running" && c["status"]["run"].is_null()).await;
+    assert_eq!(dev["spec"]["labels"]["tier"], "dev", "{dev:#}");
+    let audit = server.get("/v1/audit-events?limit=50").await.text;
+    assert!(!audit.contains("a-long-s3cret-pass"), "the audit log shows a secret");
+
     // A template cluster cannot take its own profile versions.
     let mut own = dev.clone();
     own["spec"]["profiles"] = json!([{"name": "aws-standard", "version": "1.0.0"}]);

@@ -32,7 +32,8 @@ use fleetplane_domain::cluster::{
     TemplateRef, check_standalone_set, desired_cluster, desired_digest, effective_values,
     validate_spec,
 };
-use fleetplane_domain::profile::{CloudType, ProfileVersion};
+use fleetplane_domain::profile::variable::restore_masked_values;
+use fleetplane_domain::profile::{CloudType, MASK, ProfileVersion};
 use fleetplane_domain::template::{AssignedBy, Assignment, RefScope};
 use fleetplane_runtime::NewRun;
 use fleetplane_store::tables::kinds;
@@ -303,6 +304,24 @@ impl ApiKind for Cluster {
         validate_spec(&new.spec)?;
         let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, new.metadata.name.clone());
         let resolved = resolve(&*tx.ops, &project, &new.spec)?;
+        // Sensitive values come back masked from a GET: keep the stored ones.
+        let mut sensitive = Vec::new();
+        for (_, version, _) in &resolved.versions {
+            let profile = &version.metadata.name;
+            if let (Some(o), Some(incoming)) = (old, new.spec.variables.get_mut(profile)) {
+                let stored = o.spec.variables.get(profile).cloned().unwrap_or_default();
+                restore_masked_values(&version.spec.variables, incoming, &stored);
+            }
+            sensitive.extend(
+                version
+                    .spec
+                    .variables
+                    .iter()
+                    .filter(|v| v.sensitive)
+                    .map(|v| format!("{profile}.{}", v.name)),
+            );
+        }
+        new.status.sensitive_variables = sensitive;
         check_account(&*tx.ops, &project, &new.spec, resolved.cloud_type)?;
         // Validate the values and render once, so a cluster that cannot render is refused now.
         // A template cluster's own values become its assignments (assigned by the cluster).
@@ -320,7 +339,10 @@ impl ApiKind for Cluster {
         )?;
         match old {
             None => {
-                new.status = ClusterStatus::provisioning();
+                new.status = ClusterStatus {
+                    sensitive_variables: std::mem::take(&mut new.status.sensitive_variables),
+                    ..ClusterStatus::provisioning()
+                };
                 new.status.desired_revision = resolved.template.as_ref().map(|t| t.revision);
                 if let Some(view) = &resolved.template {
                     templates::record_new_member(&mut *tx.ops, view, &key, &values)?;
@@ -389,6 +411,19 @@ impl ApiKind for Cluster {
             }
         }
         out
+    }
+
+    fn present(mut obj: ObjectOf<Self>) -> ObjectOf<Self> {
+        let sensitive = &obj.status.sensitive_variables;
+        for (profile, vars) in &mut obj.spec.variables {
+            for (name, value) in vars.iter_mut() {
+                if !value.is_empty() && sensitive.iter().any(|s| *s == format!("{profile}.{name}"))
+                {
+                    *value = MASK.to_owned();
+                }
+            }
+        }
+        obj
     }
 
     fn observe(
@@ -706,7 +741,7 @@ fn write_cluster(
     pre: Option<Precondition>,
 ) -> ApiResult<(ObjectOf<Cluster>, bool)> {
     resource::require_project(&*tx.ops, scope)?;
-    let (mut shown, created) = upsert::<Cluster>(tx, scope, obj, pre)?;
+    let (shown, created) = upsert::<Cluster>(tx, scope, obj, pre)?;
     let workflow = if created {
         Some("deploy")
     } else if shown.status.run.as_deref() == Some("") {
@@ -716,13 +751,16 @@ fn write_cluster(
     };
     if let Some(workflow) = workflow {
         let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, shown.metadata.name.clone());
-        let id = start_run(tx, state, scope, &shown, workflow)?;
-        shown.status.run = Some(id.clone());
+        // The stored object (`shown` has sensitive values masked).
+        let mut stored = load_key(&*tx.ops, &key)?
+            .ok_or_else(|| ApiError::internal("the cluster just written is missing"))?;
+        let id = start_run(tx, state, scope, &stored, workflow)?;
+        stored.status.run = Some(id.clone());
         if workflow == "update" {
-            shown.status.phase = ClusterPhase::Updating;
+            stored.status.phase = ClusterPhase::Updating;
         }
-        let rv = save(&mut *tx.ops, &key, &shown)?;
-        shown.metadata.resource_version = rv.to_string();
+        let rv = save(&mut *tx.ops, &key, &stored)?;
+        stored.metadata.resource_version = rv.to_string();
         let (reason, message) = if created {
             (
                 "Created",
@@ -739,6 +777,7 @@ fn write_cluster(
             &key,
             event(tx.now, "Normal", reason, message, Some(&id)),
         )?;
+        return Ok((Cluster::present(stored), created));
     }
     Ok((shown, created))
 }
@@ -812,7 +851,7 @@ async fn delete_cluster(
                     format!("cluster {name:?} is busy with run {run}; wait for it or cancel it"),
                 ));
             }
-            let before = resource::to_json(&obj)?;
+            let before = resource::to_json(&Cluster::present(obj.clone()))?;
             let id = start_run(tx, &st, &scope, &obj, "delete")?;
             obj.status.phase = ClusterPhase::Deleting;
             obj.status.run = Some(id.clone());
@@ -836,7 +875,7 @@ async fn delete_cluster(
                 &path,
                 scope.project(),
                 Some(before),
-                Some(resource::to_json(&obj)?),
+                Some(resource::to_json(&Cluster::present(obj.clone()))?),
             )?;
             tx.changed(crate::resource::change_event::<Cluster>(
                 tx,
@@ -849,7 +888,10 @@ async fn delete_cluster(
         })
         .await?;
     state.workflows()?.client().wake();
-    Ok(object_response(StatusCode::ACCEPTED, &shown))
+    Ok(object_response(
+        StatusCode::ACCEPTED,
+        &Cluster::present(shown),
+    ))
 }
 
 /// `PATCH …/clusters/{c}/variables`: `{"variables": {"<profile>": {"<variable>": "<value>" | null}}}`
@@ -1106,8 +1148,8 @@ fn finish_action(
         action,
         &path,
         scope.project(),
-        Some(resource::to_json(old)?),
-        Some(resource::to_json(&new)?),
+        Some(resource::to_json(&Cluster::present(old.clone()))?),
+        Some(resource::to_json(&Cluster::present(new.clone()))?),
     )?;
     add_event(
         &mut *tx.ops,
@@ -1131,7 +1173,7 @@ fn finish_action(
         "updated",
         Some(rv),
     ));
-    Ok(new)
+    Ok(Cluster::present(new))
 }
 
 #[derive(Debug, Deserialize)]

@@ -217,6 +217,10 @@ pub struct ClusterStatus {
     /// The last run that changed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<String>,
+    /// The variables whose values are sensitive (`profile.variable`): shown as `********`,
+    /// restored from the stored value when a client sends the mask back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive_variables: Vec<String>,
 }
 
 impl ClusterStatus {
