@@ -576,7 +576,16 @@ impl Runtime {
                     }
                 }
             }
+            let was_terminal = header.terminal;
             let header = header_for(&state, header.project, header.cluster);
+            if was_terminal
+                && !header.terminal
+                && let Some(c) = &header.cluster
+                && let Some(holder) = w.lock_cluster(c, &run)?
+            {
+                // A re-driven run takes its cluster back; another run got there first.
+                tracing::warn!(run, cluster = %c, holder, "re-driven run cannot re-take its cluster lock");
+            }
             w.put_run(&header, &to_json("run state", &state)?)?;
             let entries: Vec<(u64, &[u8])> =
                 journal.iter().map(|(s, b)| (*s, b.as_slice())).collect();
