@@ -209,3 +209,144 @@ async fn a_submitted_workflow_runs_through_signals() {
     assert_eq!(unknown.code, 1, "{unknown:?}");
     assert_has(&unknown.stderr, "NotFound");
 }
+
+/// Every step kind against the simulator: two clusters labelled `ring=canary` and one not; the
+/// run waits for its approval, then fans out over the ring only, and every per-cluster step runs.
+#[tokio::test]
+async fn every_step_kind_runs_against_the_simulator() {
+    use reqwest::Method;
+    use serde_json::json;
+    let server = Server::start().await;
+    let p = "/v1/projects/default";
+    let acc = json!({"spec": {"provider": "simulator", "simulator": {"timeScale": 0}}});
+    assert_eq!(
+        server
+            .put(&format!("{p}/cloud-accounts/sim0"), &acc)
+            .await
+            .status,
+        201
+    );
+    let profile_path = format!(
+        "{}/examples/profiles/aws-standard-1.0.0.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let profile: Value =
+        serde_json::from_str(&std::fs::read_to_string(profile_path).unwrap()).unwrap();
+    let r = server
+        .call(
+            Method::POST,
+            &format!("{p}/profiles:import"),
+            Some(ADMIN_KEY),
+            Some(&profile),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for (name, ring) in [("c1", "canary"), ("c2", "canary"), ("c3", "main")] {
+        let body = json!({"spec": {"profiles": [{"name": "aws-standard", "version": "1.0.0"}],
+            "cloudAccount": "sim0", "labels": {"ring": ring},
+            "variables": {"aws-standard": {"greeting": name}},
+            "nodePools": [{"name": "cp", "controlPlane": true, "count": 1, "instanceType": "m5.large"}]}});
+        let r = server.put(&format!("{p}/clusters/{name}"), &body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let start = Instant::now();
+    loop {
+        let list = server.get(&format!("{p}/clusters")).await.json();
+        if items(&list)
+            .iter()
+            .all(|c| c["status"]["phase"] == "Running")
+        {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "clusters not running: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let in_default = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["-p", "default"]);
+        server.cli(Some(ADMIN_KEY), &all)
+    };
+    server
+        .cli(
+            Some(ADMIN_KEY),
+            &["workflow", "submit", "-f", &file("every-step.yaml")],
+        )
+        .ok();
+    let started = in_default(&["run", "start", "every-step@1.0.0", "-o", "json"]).json();
+    let id = started["id"].as_str().expect("run id").to_owned();
+    wait_for(&in_default, &id, "waiting on the approval", |r| {
+        r["status"] == "Waiting" && r["waitingOn"] == "signal"
+    })
+    .await;
+    in_default(&[
+        "run",
+        "approve",
+        &id,
+        "--name",
+        "go",
+        "--reason",
+        "ring is ready",
+    ])
+    .ok();
+    let run = wait_for(&in_default, &id, "finished", |r| {
+        matches!(r["status"].as_str(), Some("Succeeded" | "Failed"))
+    })
+    .await;
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+
+    // The journal shows every step kind started, and the fan-out took exactly the ring.
+    let journal = |run: &str| {
+        let j = in_default(&["run", "journal", run, "-o", "json"]).json();
+        items(&j).clone()
+    };
+    let parent = journal(&id);
+    let kinds = |entries: &[Value]| -> std::collections::BTreeSet<String> {
+        entries
+            .iter()
+            .filter(|e| e["record"]["type"] == "stepStarted")
+            .filter_map(|e| e["record"]["kind"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut seen = kinds(&parent);
+    let planned = parent
+        .iter()
+        .find(|e| e["record"]["type"] == "fanoutPlanned")
+        .unwrap_or_else(|| panic!("no fan-out plan: {parent:#?}"));
+    assert_eq!(planned["record"]["total"], 2, "{planned}");
+    let children = server.get(&format!("{p}/runs?limit=100")).await.json();
+    let child_ids: Vec<String> = items(&children)
+        .iter()
+        .filter(|r| r["parent"] == id.as_str())
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(child_ids.len(), 2, "{children:#}");
+    for c in &child_ids {
+        seen.extend(kinds(&journal(c)));
+    }
+    for kind in [
+        "set", "emit", "sequence", "wait", "try", "fail", "choice", "approve", "fanout", "render",
+        "provider", "gate", "soak",
+    ] {
+        assert!(seen.contains(kind), "no {kind} step started: {seen:?}");
+    }
+    // The clusters were really updated through the provider and are healthy.
+    for name in ["c1", "c2"] {
+        let c = server.get(&format!("{p}/clusters/{name}")).await.json();
+        assert_eq!(c["status"]["phase"], "Running", "{c:#}");
+        assert_eq!(c["status"]["health"], "Healthy", "{c:#}");
+        assert!(
+            c["status"]["lastRun"]
+                .as_str()
+                .is_some_and(|r| child_ids.iter().any(|c| c == r)),
+            "{c:#}"
+        );
+    }
+    let c3 = server.get(&format!("{p}/clusters/c3")).await.json();
+    assert!(
+        !child_ids
+            .iter()
+            .any(|c| Some(c.as_str()) == c3["status"]["lastRun"].as_str()),
+        "{c3:#}"
+    );
+}

@@ -384,6 +384,16 @@ fn apply_observation(obj: &mut ObjectOf<clusters::Cluster>, v: &Value) {
         obj.status.nodes = nodes;
     }
     obj.status.endpoint = v["endpoint"].as_str().map(str::to_owned);
+    // The provider says it runs: the change is done in the cloud (the run may still soak or
+    // gate; what it applied is recorded when it ends).
+    if v["phase"] == "Running"
+        && matches!(
+            obj.status.phase,
+            ClusterPhase::Provisioning | ClusterPhase::Updating
+        )
+    {
+        obj.status.phase = ClusterPhase::Running;
+    }
 }
 
 fn cluster_event(key: &ObjectKey, verb: &str, rv: u64, t: &Applied<'_>) -> ChangeEvent {
