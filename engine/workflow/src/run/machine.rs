@@ -1587,6 +1587,7 @@ impl<'a> Tx<'a> {
             tx.record(Record::SignalIgnored {
                 signal: signal.clone(),
                 by: by.name.clone(),
+                reason: reason.clone(),
                 why,
             })
         };

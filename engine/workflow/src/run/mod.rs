@@ -628,6 +628,9 @@ pub enum Record {
         signal: Signal,
         /// Who sent it.
         by: String,
+        /// Why they sent it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
         /// Why it had no effect.
         why: String,
     },
