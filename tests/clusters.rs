@@ -212,10 +212,16 @@ async fn template_clusters_deploy_to_running_with_their_own_values() {
     back["spec"]["labels"] = json!({"tier": "dev"});
     let r = server.put(&format!("{P}/clusters/dev"), &back).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let dev = wait_for(&server, "dev", |c| phase(c) == "Running" && c["status"]["run"].is_null()).await;
+    let dev = wait_for(&server, "dev", |c| {
+        phase(c) == "Running" && c["status"]["run"].is_null()
+    })
+    .await;
     assert_eq!(dev["spec"]["labels"]["tier"], "dev", "{dev:#}");
     let audit = server.get("/v1/audit-events?limit=50").await.text;
-    assert!(!audit.contains("a-long-s3cret-pass"), "the audit log shows a secret");
+    assert!(
+        !audit.contains("a-long-s3cret-pass"),
+        "the audit log shows a secret"
+    );
 
     // A template cluster cannot take its own profile versions.
     let mut own = dev.clone();

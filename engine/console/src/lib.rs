@@ -6,7 +6,7 @@
 //! session's CSRF token in `x-csrf-token` (checked by the API's authentication middleware).
 //!
 //! The read-only pages (projects, profiles and their versions, maintenance policies, cluster
-//! templates, audit) call the API's own handlers with the signed-in user as the caller and
+//! templates, clusters, audit) call the API's own handlers with the signed-in user as the caller and
 //! render their JSON answers, so a page shows exactly what `GET /v1/...` would (same permission
 //! checks, 404 for invisible projects, sensitive values masked). `static/console.js` subscribes
 //! to `/v1/events` and re-fetches the live region of a list page when an event concerns it.
@@ -18,14 +18,15 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use base64::Engine;
 use fleetplane_api::auth::{self, Caller, SESSION_COOKIE, SESSION_OF_USER, Session};
+use fleetplane_api::clusters::{self, Cluster};
 use fleetplane_api::identity::Project;
 use fleetplane_api::policies::MaintenancePolicy;
 use fleetplane_api::profiles::ProfilePath;
-use fleetplane_api::resource::ListParams;
+use fleetplane_api::resource::{ListParams, ObjectPath};
 use fleetplane_api::{ApiError, ApiResult, AppState};
 use fleetplane_domain::authz::{Permission, Resource, Verb};
 use fleetplane_store::tables::kinds;
-use fleetplane_store::{ObjectKey, Precondition, ReadExt, Reference, WriteExt};
+use fleetplane_store::{ObjectKey, Precondition, ReadExt, Reference, Scope, WriteExt};
 use minijinja::{Environment, context};
 use serde::Deserialize;
 use serde_json::Value;
@@ -42,6 +43,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     // API answers omit empty optional members: allow `{% if x.missing %}`, fail on printing them.
     env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
+    env.add_filter("in_zone", |ts: String, zone: String| in_zone(&ts, &zone));
     for (name, src) in [
         ("layout.html", include_str!("../templates/layout.html")),
         ("login.html", include_str!("../templates/login.html")),
@@ -53,6 +55,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "templates.html",
             include_str!("../templates/templates.html"),
         ),
+        ("clusters.html", include_str!("../templates/clusters.html")),
+        ("cluster.html", include_str!("../templates/cluster.html")),
         ("audit.html", include_str!("../templates/audit.html")),
         ("error.html", include_str!("../templates/error.html")),
     ] {
@@ -80,9 +84,21 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/policies", get(policies_page))
         .route("/console/templates", get(templates_page))
+        .route("/console/clusters", get(clusters_page))
+        .route("/console/clusters/{name}", get(cluster_page))
         .route("/console/audit", get(audit_page))
         .route("/console/static/console.css", get(css))
         .route("/console/static/console.js", get(js))
+}
+
+/// An RFC 3339 instant as wall-clock time in IANA zone `zone` (`2025-06-08 02:00 CEST`); the
+/// zone's name is left to the page. An unknown zone shows UTC, an unparsable instant as given.
+fn in_zone(ts: &str, zone: &str) -> String {
+    let Ok(t) = ts.parse::<jiff::Timestamp>() else {
+        return ts.to_owned();
+    };
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    t.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z").to_string()
 }
 
 fn random_token() -> String {
@@ -619,6 +635,98 @@ async fn templates_page(
     .await
 }
 
+/// Cluster events shown on a cluster page (the API keeps up to [`clusters::MAX_EVENTS`]).
+const EVENTS_SHOWN: usize = 50;
+
+/// The clusters of the selected project (clusters live in projects; without one the page says
+/// so).
+async fn clusters_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let viewer = match signed_in(&state, &headers).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let Some(project) = q.project() else {
+        return page(
+            &viewer,
+            "clusters.html",
+            "clusters",
+            None,
+            context! { clusters => () },
+        );
+    };
+    match list_kind::<Cluster>(&state, &viewer.caller, Some(project.clone())).await {
+        Ok(v) => {
+            // One page of the API's answer; the rest would need `?continue=` paging.
+            let more = v.get("continue").is_some();
+            page(
+                &viewer,
+                "clusters.html",
+                "clusters",
+                Some(&project),
+                context! { clusters => mj(&items(v)), more => more },
+            )
+        }
+        Err(e) => error_page(&viewer, "clusters", Some(&project), &e),
+    }
+}
+
+/// One cluster of the selected project: what `GET …/clusters/{name}` answers, and its latest
+/// events (newest first) when the user may read the cluster.
+async fn cluster_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let viewer = match signed_in(&state, &headers).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let project = q.project();
+    // Clusters live in projects; `:attach` and other action suffixes are API-only.
+    let Some(p) = project.clone().filter(|_| !name.contains(':')) else {
+        let e = ApiError::not_found("cluster", &name);
+        return error_page(&viewer, "clusters", project.as_deref(), &e);
+    };
+    let got = async {
+        let c = answer(
+            fleetplane_api::resource::get::<Cluster>(
+                State(state.clone()),
+                viewer.caller.clone(),
+                Path(ObjectPath {
+                    project: Some(p.clone()),
+                    name: Some(name.clone()),
+                }),
+            )
+            .await,
+        )
+        .await?;
+        // Read after the API's own permission check passed.
+        let key = ObjectKey::new(Scope::Project(p.clone()), kinds::CLUSTER, name.clone());
+        let mut events = state
+            .read(move |r| clusters::read_events(r, &key))
+            .await?
+            .events;
+        events.reverse();
+        events.truncate(EVENTS_SHOWN);
+        Ok::<_, ApiError>((c, events))
+    };
+    match got.await {
+        Ok((c, events)) => page(
+            &viewer,
+            "cluster.html",
+            "clusters",
+            Some(&p),
+            context! { c => mj(&c), events => mj(&events) },
+        ),
+        Err(e) => error_page(&viewer, "clusters", Some(&p), &e),
+    }
+}
+
 async fn audit_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -644,5 +752,62 @@ async fn audit_page(
             context! { entries => mj(&items(v)) },
         ),
         Err(e) => error_page(&viewer, "audit", project.as_deref(), &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TEMPLATES, in_zone};
+
+    #[test]
+    fn every_template_compiles() {
+        for name in [
+            "layout.html",
+            "login.html",
+            "home.html",
+            "profiles.html",
+            "version.html",
+            "policies.html",
+            "templates.html",
+            "clusters.html",
+            "cluster.html",
+            "audit.html",
+            "error.html",
+        ] {
+            if let Err(e) = TEMPLATES.get_template(name) {
+                panic!("{name}: {e:#}");
+            }
+        }
+    }
+
+    #[test]
+    fn instants_show_in_the_clusters_zone() {
+        for (ts, zone, shown) in [
+            (
+                "2025-06-08T00:00:00Z",
+                "Europe/Berlin",
+                "2025-06-08 02:00 CEST",
+            ),
+            (
+                "2025-01-05T00:00:00Z",
+                "Europe/Berlin",
+                "2025-01-05 01:00 CET",
+            ),
+            (
+                "2025-06-08T00:00:00Z",
+                "America/New_York",
+                "2025-06-07 20:00 EDT",
+            ),
+            ("2025-06-08T00:00:00Z", "UTC", "2025-06-08 00:00 UTC"),
+            // Unknown zones fall back to UTC; what does not parse is shown as given.
+            (
+                "2025-06-08T00:00:00Z",
+                "Etc/Unknown",
+                "2025-06-08 00:00 UTC",
+            ),
+            ("soon", "UTC", "soon"),
+        ] {
+            assert_eq!(in_zone(ts, zone), shown, "{ts} in {zone}");
+        }
     }
 }

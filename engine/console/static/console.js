@@ -1,8 +1,9 @@
 // Fleetplane console: the project selector, and live list updates over Server-Sent Events.
-// Hand-written, no dependencies. A list page marks its live region
-// `<div id="live" data-live="dev.fleetplane.<kind> ..." data-live-project="<project>">`; when
-// `/v1/events` (same origin, the session cookie authenticates) reports a change of one of those
-// kinds at tenant scope or in that project, the region is re-fetched from the server.
+// Hand-written, no dependencies. A page marks its live region
+// `<div id="live" data-live="dev.fleetplane.<kind> ..." data-live-project="<project>">` (and
+// `data-live-name="<name>"` on a page about one object); when `/v1/events` (same origin, the
+// session cookie authenticates) reports a change of one of those kinds at tenant scope or in that
+// project (of that object), the region is re-fetched from the server.
 (function () {
   "use strict";
   var root = document.documentElement;
@@ -16,6 +17,7 @@
   }
   var kinds = (live.getAttribute("data-live") || "").split(/\s+/).filter(Boolean);
   var project = live.getAttribute("data-live-project") || "";
+  var name = live.getAttribute("data-live-name") || "";
   var running = null;
   var again = false;
 
@@ -27,10 +29,16 @@
     }
     running = fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (r) {
+        if (r.status === 404 && name) {
+          live.innerHTML = "<section class=\"card\"><p class=\"hint\">This object no longer exists.</p></section>";
+          root.setAttribute("data-live-gone", "true");
+          return null;
+        }
         if (!r.ok) { throw new Error("HTTP " + r.status); }
         return r.text();
       })
       .then(function (html) {
+        if (html === null) { return; }
         var doc = new DOMParser().parseFromString(html, "text/html");
         var fresh = doc.getElementById("live");
         if (fresh) { live.innerHTML = fresh.innerHTML; }
@@ -50,6 +58,7 @@
     var data = {};
     try { data = JSON.parse(ev.data).data || {}; } catch (e) { data = {}; }
     if (data.project && data.project !== project) { return; }
+    if (name && data.name && data.name !== name) { return; }
     refresh();
   }
 

@@ -2,8 +2,10 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use fleetplane_api::clusters::{self, Cluster, ClusterEvent};
 use fleetplane_api::{ApiSettings, AppState};
-use fleetplane_store::RedbStorage;
+use fleetplane_store::tables::kinds;
+use fleetplane_store::{ObjectKey, RedbStorage, Scope};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -453,6 +455,8 @@ async fn pages_check_permissions_like_the_api() {
         "/console/templates?project=blue",
         "/console/profiles/aws-standard/versions/1.0.0?project=blue",
         "/console/profiles?project=nowhere",
+        "/console/clusters?project=blue",
+        "/console/clusters/shop?project=blue",
     ] {
         let r = get(uri).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}: {}", r.body);
@@ -472,6 +476,8 @@ async fn pages_check_permissions_like_the_api() {
         "/console/profiles",
         "/console/policies",
         "/console/templates",
+        "/console/clusters",
+        "/console/clusters/shop?project=blue",
         "/console/audit",
     ] {
         let r = send(&state, Method::GET, uri, "", None, &[]).await;
@@ -503,4 +509,154 @@ async fn static_files_are_served_with_their_types() {
     )
     .await;
     assert_eq!(css.status, StatusCode::OK);
+}
+
+/// Stores cluster `name` in `project` as the engine would after a deploy (the in-process app
+/// runs no workflows): Running and Healthy, its applied versions, nodes, a condition, a last run
+/// and events, with markup in its description and an event message.
+async fn store_cluster(state: &AppState, project: &str, name: &str, template: Option<&str>) {
+    let mut spec = serde_json::json!({"cloudAccount": "sim0", "timeZone": "Asia/Kolkata",
+        "nodePools": [{"name": "cp", "controlPlane": true, "count": 1, "instanceType": "m5.large"},
+                      {"name": "workers", "count": 2, "instanceType": "m5.xlarge"}]});
+    match template {
+        Some(t) => spec["template"] = serde_json::json!({"name": t}),
+        None => {
+            spec["profiles"] = serde_json::json!([{"name": "aws-standard", "version": "1.0.0"}])
+        }
+    }
+    let node = |n: &str, pool: &str, it: &str| {
+        serde_json::json!({"name": n, "pool": pool, "instanceType": it,
+            "osImage": "ubuntu-aws-24.04", "kubernetesVersion": "1.33.4", "phase": "Running"})
+    };
+    let obj = serde_json::json!({
+        "metadata": {"name": name, "description": XSS},
+        "spec": spec,
+        "status": {"phase": "Running", "health": "Healthy", "revision": 1, "desiredRevision": 2,
+            "profiles": [{"name": "aws-standard", "version": "1.0.0", "scope": "tenant"}],
+            "nodes": [node("cp-0", "cp", "m5.large"), node("workers-0", "workers", "m5.xlarge"),
+                      node("workers-1", "workers", "m5.xlarge")],
+            "conditions": [{"type": "Ready", "status": true, "reason": "AllNodesReady",
+                "message": "3 of 3 nodes ready", "lastTransitionTime": "2025-06-01T10:00:00Z"}],
+            "endpoint": "https://10.0.0.1:6443",
+            "lastRun": "0197-last-run-id"}
+    });
+    let obj: fleetplane_api::resource::ObjectOf<Cluster> = serde_json::from_value(obj).unwrap();
+    let key = ObjectKey::new(
+        Scope::Project(project.to_owned()),
+        kinds::CLUSTER,
+        name.to_owned(),
+    );
+    let event = |reason: &str, message: &str, minute: i64| ClusterEvent {
+        time: jiff::Timestamp::from_second(1_748_772_000 + minute * 60).unwrap(),
+        kind: "Normal".to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        run: Some("0197-last-run-id".to_owned()),
+    };
+    let caller = fleetplane_api::auth::Caller {
+        user: "admin".into(),
+        grants: Vec::new(),
+        key_id: None,
+        request_id: String::new(),
+    };
+    state
+        .write(&caller, move |tx| {
+            clusters::save(&mut *tx.ops, &key, &obj)?;
+            clusters::add_event(&mut *tx.ops, &key, event("Created", "deploy started", 0))?;
+            clusters::add_event(&mut *tx.ops, &key, event("ProviderEvent", XSS, 1))?;
+            clusters::add_event(&mut *tx.ops, &key, event("Ready", "cluster is up", 2))
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn cluster_pages_show_status_nodes_conditions_and_events() {
+    let (_d, state, s) = seeded().await;
+    let template = serde_json::json!({"spec": {"cloudType": "aws",
+        "profiles": [{"name": "aws-standard", "version": "1.0.0"}],
+        "maintenancePolicy": {"name": "sundays"}}});
+    let (st, body) = api(
+        &state,
+        &s,
+        Method::PUT,
+        "/v1/projects/blue/cluster-templates/web",
+        &template.to_string(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    store_cluster(&state, "blue", "edge", None).await;
+    store_cluster(&state, "blue", "shop", Some("web")).await;
+    let get = |uri: &'static str| {
+        let state = state.clone();
+        let cookie = s.0.clone();
+        async move { send(&state, Method::GET, uri, &cookie, None, &[]).await }
+    };
+
+    let none = get("/console/clusters").await;
+    assert_eq!(none.status, StatusCode::OK, "{}", none.body);
+    assert!(none.body.contains("choose one"), "{}", none.body);
+    assert!(
+        none.body
+            .contains(r#"href="/console/clusters" aria-current="page""#)
+    );
+
+    let list = get("/console/clusters?project=blue").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(
+        list.body
+            .contains(r#"data-live="dev.fleetplane.cluster" data-live-project="blue""#)
+    );
+    for part in [
+        r#"<tr data-name="edge" data-phase="Running">"#,
+        r#"<tr data-name="shop" data-phase="Running">"#,
+        r#"href="/console/clusters/shop?project=blue""#,
+        r#"<span class="badge phase-running">Running</span>"#,
+        r#"<span class="badge health-healthy">Healthy</span>"#,
+        "aws-standard@1.0.0",
+        "1 / 2",
+        "standalone",
+        // The template's policy opens Sundays at 00:00 in the cluster's zone.
+        " 00:00 IST",
+        "Asia&#x2f;Kolkata",
+    ] {
+        assert!(list.body.contains(part), "{part} not in:\n{}", list.body);
+    }
+
+    let detail = get("/console/clusters/shop?project=blue").await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    assert_escaped(&detail.body);
+    for part in [
+        r#"data-live-name="shop""#,
+        "revision 1 of 2",
+        r#"<tr data-name="workers-1"><td>workers-1</td><td>workers</td><td>m5.xlarge</td><td>ubuntu-aws-24.04</td><td>1.33.4</td><td>Running</td></tr>"#,
+        "AllNodesReady",
+        "3 of 3 nodes ready",
+        // 2025-06-01T10:00:00Z in Asia/Kolkata.
+        "2025-06-01 15:30 IST",
+        "/console/profiles/aws-standard/versions/1.0.0?project=blue&scope=tenant",
+        "/v1/projects/blue/runs/0197-last-run-id",
+        "cluster is up",
+        " 00:00 IST – ",
+    ] {
+        assert!(
+            detail.body.contains(part),
+            "{part} not in:\n{}",
+            detail.body
+        );
+    }
+    // Events newest first.
+    let up = detail.body.find("cluster is up").unwrap();
+    let started = detail.body.find("deploy started").unwrap();
+    assert!(up < started, "events are not newest first");
+
+    for uri in [
+        "/console/clusters/nowhere?project=blue",
+        "/console/clusters/shop",
+        "/console/clusters/shop:detach?project=blue",
+        "/console/clusters?project=nowhere",
+    ] {
+        let r = get(uri).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}: {}", r.body);
+    }
 }
