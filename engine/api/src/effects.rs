@@ -149,20 +149,34 @@ fn project_items(
     Ok(out)
 }
 
-/// The clusters of the template a run names in `inputs.template` (`{name, scope?}`, in the
-/// run's project), through the reference index.
+/// The clusters of the template a run is about (its subject, set when the server starts a
+/// template's rollout: facts `template` and `templateScope`), through the reference index. A
+/// run started by hand names it in `inputs.template` (`{name, scope?}`) instead.
 fn template_items(r: &dyn ReadOps, run: &str) -> ApiResult<Vec<Item>> {
     let rec = r.run(run)?.ok_or_else(|| ApiError::not_found("run", run))?;
     let st = decode_state(&rec)?;
     let project = rec.header.project.clone().unwrap_or_default();
-    let t = &st.inputs["template"];
-    let name = t["name"].as_str().ok_or_else(|| {
+    let (name, scope) = match &st.subject {
+        Some(s) if s.facts.contains_key("template") => (
+            s.facts["template"].as_str().map(str::to_owned),
+            s.facts
+                .get("templateScope")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        ),
+        _ => (
+            st.inputs["template"]["name"].as_str().map(str::to_owned),
+            st.inputs["template"]["scope"].as_str().map(str::to_owned),
+        ),
+    };
+    let name = name.ok_or_else(|| {
         ApiError::field(
-            "inputs.template.name",
-            "a fan-out over a template needs the run's inputs.template",
+            "over",
+            "a fan-out over a template needs a run about a template (a template's rollout)",
         )
     })?;
-    let scope = match t["scope"].as_str() {
+    let name = name.as_str();
+    let scope = match scope.as_deref() {
         Some("tenant") => Scope::Tenant,
         _ => Scope::Project(project),
     };
@@ -201,6 +215,9 @@ impl EffectExecutor for ApiEffects {
                     data,
                     ..
                 } => {
+                    if event_type == ROLLBACK_REQUESTED {
+                        rollback_requested(&state, &run).await;
+                    }
                     emit(&state, run, key, event_type, message, data).await;
                     None
                 }
@@ -320,6 +337,53 @@ impl EffectExecutor for ApiEffects {
                 }
             }
         })
+    }
+}
+
+/// The event a rollout emits when it must be rolled back (`rollout@1`'s catch).
+pub const ROLLBACK_REQUESTED: &str = "fleetplane.rollout.rollback-requested";
+
+/// Performs the rollback a rollout run asked for: its template's previous set becomes a new
+/// revision, rolled out at once to the clusters that moved. At-least-once: a repeated request
+/// finds the template moved on and does nothing.
+async fn rollback_requested(state: &AppState, run: &str) {
+    let run = run.to_owned();
+    let found = state
+        .read({
+            let run = run.clone();
+            move |r| {
+                let rec = r
+                    .run(&run)?
+                    .ok_or_else(|| ApiError::not_found("run", &run))?;
+                let st = decode_state(&rec)?;
+                let facts = st.subject.map(|s| s.facts).unwrap_or_default();
+                let name = facts
+                    .get("template")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let revision = facts.get("revision").and_then(Value::as_u64);
+                let scope = match facts.get("templateScope").and_then(Value::as_str) {
+                    Some("tenant") => Some(Scope::Tenant),
+                    _ => rec.header.project.map(Scope::Project),
+                };
+                Ok((name, revision, scope))
+            }
+        })
+        .await;
+    let Ok((Some(name), Some(revision), Some(scope))) = found else {
+        tracing::warn!(
+            run,
+            "a rollback was requested by a run that is not a template's rollout"
+        );
+        return;
+    };
+    let done = state
+        .write(&Caller::system(), move |tx| {
+            crate::rollouts::rollback(tx, &scope, &name, revision, "system")
+        })
+        .await;
+    if let Err(e) = done {
+        tracing::error!(run, error = %e.error.detail, "the requested rollback failed");
     }
 }
 

@@ -21,6 +21,7 @@ pub mod profiles;
 pub mod providers;
 pub mod refs;
 pub mod resource;
+pub mod rollouts;
 pub mod state;
 pub mod templates;
 pub mod workflows;
@@ -113,6 +114,7 @@ fn api_routes() -> Routes {
     profiles::routes(&mut r);
     templates::routes(&mut r);
     clusters::routes(&mut r);
+    rollouts::routes(&mut r);
     macros::routes(&mut r);
     provider_routes(&mut r);
     workflows::routes(&mut r);

@@ -99,6 +99,23 @@ impl TransitionHook for Lifecycle {
             };
             self.record(w, ev)?;
         }
+        if t.state.status.is_terminal()
+            && !t.previous.is_terminal()
+            && t.header.parent.is_none()
+            && let Some((scope, template)) = template_of(t)
+            && let Ok(wf) = self.state.workflows()
+            && let Err(e) = crate::rollouts::run_ended(
+                w,
+                wf,
+                &scope,
+                &template,
+                &t.state.id,
+                &status_name(t.state.status),
+                t.now,
+            )
+        {
+            store_err(e)?;
+        }
         if let Some(cluster) = &t.header.cluster
             && let Some(key) = object_key_of(cluster)
         {
@@ -266,6 +283,13 @@ impl Lifecycle {
                         }
                     }
                 }
+                if *operation == Operation::UpdateCluster
+                    && let Some(parent) = &t.header.parent
+                    && let (Some(tr), Some(project)) = (&obj.spec.template, key.scope.project())
+                {
+                    let ts = crate::templates::template_scope(project, tr.scope);
+                    crate::rollouts::cluster_updating(w, &ts, &tr.name, parent)?;
+                }
                 if let Some(phase) = phase {
                     obj.status.phase = phase;
                     obj.status.run = Some(run.to_owned());
@@ -369,6 +393,18 @@ impl Lifecycle {
         }
         Ok(None)
     }
+}
+
+/// The template a root run is about (a template's rollout: subject facts `template`,
+/// `templateScope`).
+fn template_of(t: &Applied<'_>) -> Option<(fleetplane_store::Scope, String)> {
+    let facts = &t.state.subject.as_ref()?.facts;
+    let name = facts.get("template")?.as_str()?.to_owned();
+    let scope = match facts.get("templateScope").and_then(Value::as_str) {
+        Some("tenant") => fleetplane_store::Scope::Tenant,
+        _ => fleetplane_store::Scope::Project(t.header.project.clone()?),
+    };
+    Some((scope, name))
 }
 
 fn apply_observation(obj: &mut ObjectOf<clusters::Cluster>, v: &Value) {

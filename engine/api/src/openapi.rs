@@ -360,6 +360,90 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/v1/cluster-templates/{name}/rollouts",
+        "templates",
+        "The template's rollouts (queued, current, past) with per-cluster timelines",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/cluster-templates/{name}:upgrade",
+            "templates",
+            "Upgrade now: all clusters, or `clusters` (202 with the run)",
+        ),
+        "TemplateAction",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/cluster-templates/{name}:pause",
+            "templates",
+            "Pause the template's rollout",
+        ),
+        "TemplateAction",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/cluster-templates/{name}:resume",
+            "templates",
+            "Resume the template's rollout (failed clusters are retried)",
+        ),
+        "TemplateAction",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/cluster-templates/{name}:rollback",
+            "templates",
+            "Roll back to the previous revision, at once, for the clusters that moved",
+        ),
+        "TemplateAction",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/cluster-templates/{name}/rollouts",
+        "templates",
+        "The template's rollouts (queued, current, past) with per-cluster timelines",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/cluster-templates/{name}:upgrade",
+            "templates",
+            "Upgrade now: all clusters, or `clusters` (202 with the run)",
+        ),
+        "TemplateAction",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/cluster-templates/{name}:pause",
+            "templates",
+            "Pause the template's rollout",
+        ),
+        "TemplateAction",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/cluster-templates/{name}:resume",
+            "templates",
+            "Resume the template's rollout (failed clusters are retried)",
+        ),
+        "TemplateAction",
+    ),
+    with_body(
+        op(
+            "post",
+            "/v1/projects/{project}/cluster-templates/{name}:rollback",
+            "templates",
+            "Roll back to the previous revision, at once, for the clusters that moved",
+        ),
+        "TemplateAction",
+    ),
+    op(
+        "get",
         "/v1/providers",
         "providers",
         "List providers with health",
@@ -936,6 +1020,11 @@ pub fn document() -> Value {
                     "type": "object", "required": ["template"],
                     "properties": {"template": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "scope": {"enum": ["tenant", "project"]}}},
                                    "timeZone": {"type": "string"}, "variables": {"type": "object"}},
+                },
+                "TemplateAction": {
+                    "type": "object",
+                    "properties": {"clusters": {"type": "array", "items": {"type": "string"}, "description": ":upgrade only; names as the variables view shows them"},
+                                   "reason": {"type": "string"}},
                 },
                 "NewApiKey": {
                     "type": "object", "required": ["name"],

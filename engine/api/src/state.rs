@@ -172,6 +172,7 @@ impl AppState {
                 now: jiff::Timestamp::now(),
                 events: Vec::new(),
                 retention: state.settings.event_retention,
+                workflows: state.0.workflows.get().cloned(),
             };
             let r = f(&mut tx)?;
             let events = tx.finish()?;
@@ -217,6 +218,8 @@ pub struct Tx<'a> {
     pub now: jiff::Timestamp,
     events: Vec<ChangeEvent>,
     retention: u64,
+    /// The workflow engine, when the server runs one (runs started in this transaction).
+    pub workflows: Option<crate::workflows::Workflows>,
 }
 
 impl Tx<'_> {
@@ -248,6 +251,19 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The workflow engine.
+    ///
+    /// # Errors
+    /// `Unavailable` when the server runs without a workflow runtime.
+    pub fn workflows(&self) -> ApiResult<crate::workflows::Workflows> {
+        self.workflows.clone().ok_or_else(|| {
+            ApiError::new(
+                fleetplane_domain::ErrorCode::Unavailable,
+                "this server runs without a workflow runtime",
+            )
+        })
+    }
+
     /// Records a change event, published after commit.
     pub fn changed(&mut self, event: ChangeEvent) {
         self.events.push(event);
@@ -262,6 +278,9 @@ impl Tx<'_> {
             self.ops.trim(Log::Events, self.retention)?;
         }
         self.ops.commit()?;
+        if let Some(w) = &self.workflows {
+            w.client().wake();
+        }
         Ok(self.events)
     }
 }

@@ -11,7 +11,7 @@ use crate::error::ApiResult;
 use crate::json;
 use crate::profiles::{self, version_key_name};
 use crate::refs;
-use crate::resource::{ApiKind, ObjectOf, ObjectPath, load, require, rule};
+use crate::resource::{self, ApiKind, ObjectOf, ObjectPath, load, require, rule};
 use crate::state::{AppState, Tx};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -45,8 +45,17 @@ pub enum TemplateState {
     /// Every cluster runs the current revision (or the template has none).
     #[default]
     Applied,
-    /// Some cluster does not run the current revision yet.
+    /// Clusters wait for a window or for variables.
     Pending,
+    /// Clusters are updating.
+    InProgress,
+    /// Some clusters run the revision, others are left for a later window (or were not
+    /// selected by an Upgrade now).
+    PartiallyApplied,
+    /// The rollout is paused (failure budget exhausted, or by a person).
+    Paused,
+    /// The last rollout failed.
+    Failed,
 }
 
 /// Cluster counts of a template.
@@ -103,6 +112,9 @@ pub struct TemplateStatus {
     /// policy's next window in UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_window: Option<NextWindow>,
+    /// The rollout moving clusters now (DESIGN §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollouts::RolloutSummary>,
 }
 
 /// A cluster's reference to its template (`spec.template` of a cluster record).
@@ -429,9 +441,15 @@ fn compute_status(
         }
         zones.insert(cluster.spec.time_zone.unwrap_or_else(|| "UTC".to_owned()));
     }
-    if status.clusters.up_to_date < status.clusters.total {
-        status.state = TemplateState::Pending;
-    }
+    let (state, rollout) = crate::rollouts::state_of(
+        r,
+        scope,
+        name,
+        status.clusters.total,
+        status.clusters.up_to_date,
+    )?;
+    status.state = state;
+    status.rollout = rollout;
     if zones.is_empty() {
         zones.insert("UTC".to_owned());
     }
@@ -571,6 +589,15 @@ impl ApiKind for ClusterTemplate {
                     old_revision
                 } else {
                     let old_linked = linked_specs(&*tx.ops, scope, &o.spec)?;
+                    // Kubernetes never goes down a minor version (DESIGN §5.3).
+                    let k8s = |l: &[Option<ProfileVersionSpec>]| {
+                        l.iter()
+                            .flatten()
+                            .find_map(|v| v.kubernetes_version().map(str::to_owned))
+                    };
+                    if let (Some(from), Some(to)) = (k8s(&old_linked), k8s(&linked)) {
+                        fleetplane_domain::cluster::check_kubernetes_change(&from, &to)?;
+                    }
                     let old_defs = definitions(&o.spec, &old_linked);
                     let defs = definitions(&new.spec, &linked);
                     propose_revision(
@@ -632,6 +659,7 @@ impl ApiKind for ClusterTemplate {
                 ),
             ));
         }
+        crate::rollouts::forget(&mut *tx.ops, scope, name)?;
         // Assignment records of clusters that left the template.
         let prefix = format!("{name}/");
         loop {
@@ -900,17 +928,164 @@ pub async fn patch_variables(
     let view = state
         .write(&caller, move |tx| {
             apply_patch(tx, &scope, &name, &body)?;
+            // Clusters whose variables are now settled can move.
+            schedule_if_behind(tx, &scope, &name, crate::rollouts::Reason::Eligible)?;
             variables_view(&*tx.ops, &scope, &name)
         })
         .await?;
     Ok(Json(view))
 }
 
+/// Creates or replaces a template (its hooks, audit and event), records a new revision's set
+/// and schedules its rollout when clusters are behind (DESIGN §5.2).
+///
+/// # Errors
+/// As [`resource::upsert`]; `RolloutInProgress` never (a new revision queues).
+pub(crate) fn save(
+    tx: &mut Tx<'_>,
+    scope: &Scope,
+    obj: ObjectOf<ClusterTemplate>,
+    pre: Option<Precondition>,
+) -> ApiResult<(ObjectOf<ClusterTemplate>, bool)> {
+    let name = obj.metadata.name.clone();
+    let before = load::<ClusterTemplate>(&*tx.ops, scope, &name)?.map(|o| o.status.revision);
+    let profiles = obj.spec.profiles.clone();
+    let (shown, created) = resource::upsert::<ClusterTemplate>(tx, scope, obj, pre)?;
+    let revision = shown.status.revision;
+    if before != Some(revision) {
+        crate::rollouts::record_revision(&mut *tx.ops, scope, &name, revision, &profiles, tx.now)?;
+        if !created {
+            schedule_if_behind(tx, scope, &name, crate::rollouts::Reason::Revision)?;
+        }
+    }
+    Ok((shown, created))
+}
+
+/// Schedules a window-gated rollout when some cluster does not run the current revision.
+fn schedule_if_behind(
+    tx: &mut Tx<'_>,
+    scope: &Scope,
+    name: &str,
+    reason: crate::rollouts::Reason,
+) -> ApiResult<()> {
+    let Some(wf) = tx.workflows.clone() else {
+        return Ok(());
+    };
+    let Some(view) = member_view(&*tx.ops, scope, name)? else {
+        return Ok(());
+    };
+    let behind = member_names(&*tx.ops, scope, name)?
+        .iter()
+        .any(|(_, c)| c.status.revision != Some(view.revision));
+    if behind {
+        let by = tx.actor.clone();
+        crate::rollouts::schedule(
+            &mut *tx.ops,
+            &wf,
+            scope,
+            name,
+            crate::rollouts::Request {
+                reason,
+                upgrade_now: false,
+                clusters: Vec::new(),
+                by,
+            },
+            tx.now,
+        )?;
+    }
+    Ok(())
+}
+
+/// The template's clusters with their names as the variables view shows them.
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn member_names(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    name: &str,
+) -> ApiResult<Vec<(String, ObjectOf<crate::clusters::Cluster>)>> {
+    let mut out = Vec::new();
+    for key in members(r, scope, name)? {
+        if let Some(c) = crate::clusters::load_key(r, &key)? {
+            out.push((display(scope, &key), c));
+        }
+    }
+    Ok(out)
+}
+
+/// The Kubernetes version a set of linked versions runs (its `k8s` layer).
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn kubernetes_version_of(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    profiles: &[ProfileRef],
+) -> ApiResult<Option<String>> {
+    for p in profiles {
+        if let Some(s) = resolve(scope, p.scope)
+            && let Some(v) =
+                load::<profiles::Version>(r, &s, &version_key_name(&p.name, &p.version))?
+            && let Some(k) = v.spec.kubernetes_version()
+        {
+            return Ok(Some(k.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
+async fn put_template(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+    headers: axum::http::HeaderMap,
+    json::JsonBytes(body): json::JsonBytes,
+) -> ApiResult<axum::response::Response> {
+    let scope = path.scope();
+    let name = path.name.clone().unwrap_or_default();
+    let exists = {
+        let (s, n) = (scope.clone(), name.clone());
+        state
+            .read(move |r| Ok(load::<ClusterTemplate>(r, &s, &n)?.is_some()))
+            .await?
+    };
+    require_perm(
+        &caller,
+        if exists { Verb::Update } else { Verb::Create },
+        &scope,
+    )?;
+    let obj = resource::decode_put::<ClusterTemplate>(&body, &name)?;
+    let pre = resource::precondition(&headers)?;
+    let (shown, created) = state
+        .write(&caller, move |tx| {
+            resource::require_project(&*tx.ops, &scope)?;
+            save(tx, &scope, obj, pre)
+        })
+        .await?;
+    Ok(resource::object_response(
+        if created {
+            axum::http::StatusCode::CREATED
+        } else {
+            axum::http::StatusCode::OK
+        },
+        &shown,
+    ))
+}
+
 /// Registers the template routes at tenant and project scope.
 pub fn routes(r: &mut Routes) {
     for base in ["/v1", "/v1/projects/{project}"] {
         let c = format!("{base}/cluster-templates");
-        r.crud::<ClusterTemplate>(&c);
+        r.add(&c, &[Method::GET], get(resource::list::<ClusterTemplate>));
+        r.add(
+            &format!("{c}/{{name}}"),
+            &[Method::GET, Method::PUT, Method::DELETE],
+            get(resource::get::<ClusterTemplate>)
+                .put(put_template)
+                .delete(resource::delete::<ClusterTemplate>)
+                .post(crate::rollouts::action),
+        );
         r.add(
             &format!("{c}/{{name}}/variables"),
             &[Method::GET, Method::PATCH],

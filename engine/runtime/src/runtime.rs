@@ -226,12 +226,22 @@ impl RuntimeClient {
     /// [`RuntimeError::RunNotFound`], store errors.
     pub fn send(&self, run: &str, event: &Event) -> Result<()> {
         let mut w = self.store.write()?;
+        self.send_in(&mut *w, run, event)?;
+        w.commit()?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Like [`RuntimeClient::send`], inside the caller's transaction `w`. Call
+    /// [`RuntimeClient::wake`] after the commit.
+    ///
+    /// # Errors
+    /// As [`RuntimeClient::send`].
+    pub fn send_in(&self, w: &mut dyn WriteOps, run: &str, event: &Event) -> Result<()> {
         if w.run(run)?.is_none() {
             return Err(RuntimeError::RunNotFound(run.to_owned()));
         }
         w.push_inbox(run, &to_json("event", event)?)?;
-        w.commit()?;
-        self.wake.notify_one();
         Ok(())
     }
 }

@@ -81,6 +81,12 @@ pub mod kinds {
     pub const CLUSTER_STACK: Kind = Kind("clusterStack");
     /// A cluster's recent events (in its project, named like the cluster), newest last.
     pub const CLUSTER_EVENTS: Kind = Kind("clusterEvents");
+    /// A template's revisions (in its scope, named `template/0000000042`): the linked set of
+    /// each revision, so a rollback can return to it.
+    pub const TEMPLATE_REVISION: Kind = Kind("templateRevision");
+    /// A template's rollouts (in its scope, named like the template): the current rollout run,
+    /// what is queued behind it, and the history.
+    pub const TEMPLATE_ROLLOUTS: Kind = Kind("templateRollouts");
 }
 
 /// Every kind, so stored keys can be decoded back to a [`Kind`].
@@ -105,6 +111,8 @@ pub const ALL_KINDS: &[Kind] = &[
     kinds::TEMPLATE_ASSIGNMENT,
     kinds::CLUSTER_STACK,
     kinds::CLUSTER_EVENTS,
+    kinds::TEMPLATE_REVISION,
+    kinds::TEMPLATE_ROLLOUTS,
 ];
 
 /// The [`Kind`] named `name`, if it is one of [`ALL_KINDS`].

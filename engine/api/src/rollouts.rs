@@ -1,0 +1,1031 @@
+//! Rollouts of template revisions (DESIGN §5, docs/rollouts.md): which rollout run a template
+//! has, what waits behind it, and the template actions `:upgrade`, `:pause`, `:resume` and
+//! `:rollback`, plus the `/plan` and `/rollouts` views.
+//!
+//! One rollout run per template at a time. A new revision (or newly eligible clusters) starts
+//! a window-gated run; if the current run has not changed any cluster yet it is cancelled and
+//! the new one queued behind it (revisions that never started are skipped); if it has, the
+//! new one waits until it ends (§5.2). The lifecycle hook starts what is queued when the
+//! current run ends, inside the runtime's transaction.
+
+use crate::Routes;
+use crate::auth::Caller;
+use crate::clusters::{self, runtime_key};
+use crate::error::{ApiError, ApiResult};
+use crate::json;
+use crate::resource::{self, ObjectOf, ObjectPath, rule};
+use crate::state::{AppState, Tx};
+use crate::templates::{self, ClusterTemplate, MemberView};
+use crate::workflows::Workflows;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fleetplane_domain::ErrorCode;
+use fleetplane_domain::authz::{Permission, Resource, Verb};
+use fleetplane_domain::template::{OnFailure, ProfileRef};
+use fleetplane_runtime::NewRun;
+use fleetplane_store::tables::kinds;
+use fleetplane_store::{ObjectKey, Precondition, ReadOps, Scope, WriteExt, WriteOps};
+use fleetplane_workflow::{Event, Item, Principal, Signal};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Rollouts kept in a template's history.
+const MAX_HISTORY: usize = 100;
+
+/// Why a rollout was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// A new revision (window-gated).
+    Revision,
+    /// Clusters became eligible (variables assigned, a cluster attached).
+    Eligible,
+    /// A person pressed Upgrade now.
+    UpgradeNow,
+    /// A rollback to the previous revision (at once, for the clusters that moved).
+    Rollback,
+    /// What an Upgrade now of some clusters left for the windows.
+    Remaining,
+}
+
+/// One rollout run of a template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollout {
+    /// The run.
+    pub run: String,
+    /// The revision it moves clusters to.
+    pub revision: u64,
+    /// Why it started.
+    pub reason: Reason,
+    /// Windows and exclusions ignored.
+    #[serde(default)]
+    pub upgrade_now: bool,
+    /// Only these clusters (names as the variables view shows them); empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
+    /// Who asked.
+    pub by: String,
+    /// When it was asked for.
+    pub requested_at: jiff::Timestamp,
+    /// When the run was created (absent while queued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<jiff::Timestamp>,
+    /// Whether a cluster began updating in this run.
+    #[serde(default)]
+    pub changed_clusters: bool,
+    /// When the run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<jiff::Timestamp>,
+    /// How it ended (`Succeeded`, `Failed`, `Cancelled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+/// A template's rollouts (kind `templateRollouts`, named like the template).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollouts {
+    /// The run moving clusters now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Rollout>,
+    /// What starts when it ends (its run id is chosen already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<Rollout>,
+    /// Ended rollouts, oldest first.
+    #[serde(default)]
+    pub history: Vec<Rollout>,
+}
+
+/// The linked set of one revision (kind `templateRevision`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionRecord {
+    /// The revision.
+    pub revision: u64,
+    /// `spec.profiles` of that revision (with their template values).
+    pub profiles: Vec<ProfileRef>,
+    /// When it was saved.
+    pub created_at: jiff::Timestamp,
+}
+
+fn rollouts_key(scope: &Scope, template: &str) -> ObjectKey {
+    ObjectKey::new(scope.clone(), kinds::TEMPLATE_ROLLOUTS, template)
+}
+
+fn revision_key(scope: &Scope, template: &str, revision: u64) -> ObjectKey {
+    ObjectKey::new(
+        scope.clone(),
+        kinds::TEMPLATE_REVISION,
+        format!("{template}/{revision:010}"),
+    )
+}
+
+/// Reads a template's rollouts.
+///
+/// # Errors
+/// Store errors.
+pub fn read(r: &dyn ReadOps, scope: &Scope, template: &str) -> ApiResult<Rollouts> {
+    Ok(r.get(&rollouts_key(scope, template))?
+        .map(|rec| rec.decode::<Rollouts>())
+        .transpose()?
+        .unwrap_or_default())
+}
+
+fn write(w: &mut dyn WriteOps, scope: &Scope, template: &str, r: &Rollouts) -> ApiResult<()> {
+    w.put_as(&rollouts_key(scope, template), r, Precondition::Any, &[])?;
+    Ok(())
+}
+
+/// Records the linked set of `revision`.
+///
+/// # Errors
+/// Store errors.
+pub fn record_revision(
+    w: &mut dyn WriteOps,
+    scope: &Scope,
+    template: &str,
+    revision: u64,
+    profiles: &[ProfileRef],
+    now: jiff::Timestamp,
+) -> ApiResult<()> {
+    let rec = RevisionRecord {
+        revision,
+        profiles: profiles.to_vec(),
+        created_at: now,
+    };
+    w.put_as(
+        &revision_key(scope, template, revision),
+        &rec,
+        Precondition::Any,
+        &[],
+    )?;
+    Ok(())
+}
+
+/// The linked set of `revision`, if recorded.
+///
+/// # Errors
+/// Store errors.
+pub fn load_revision(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    template: &str,
+    revision: u64,
+) -> ApiResult<Option<RevisionRecord>> {
+    Ok(r.get(&revision_key(scope, template, revision))?
+        .map(|rec| rec.decode::<RevisionRecord>())
+        .transpose()?)
+}
+
+/// Removes everything rollouts keep for a deleted template.
+///
+/// # Errors
+/// Store errors.
+pub fn forget(w: &mut dyn WriteOps, scope: &Scope, template: &str) -> ApiResult<()> {
+    let k = rollouts_key(scope, template);
+    if w.get(&k)?.is_some() {
+        w.delete(&k, Precondition::Any)?;
+    }
+    loop {
+        let page = w.list(&fleetplane_store::ListQuery {
+            scope: scope.clone(),
+            kind: kinds::TEMPLATE_REVISION,
+            name_prefix: format!("{template}/"),
+            after: None,
+            limit: 500,
+        })?;
+        if page.items.is_empty() {
+            return Ok(());
+        }
+        for rec in page.items {
+            w.delete(&rec.key, Precondition::Any)?;
+        }
+    }
+}
+
+/// What a request for a rollout asks.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Why.
+    pub reason: Reason,
+    /// Ignore windows.
+    pub upgrade_now: bool,
+    /// Only these clusters (display names); empty: all.
+    pub clusters: Vec<String>,
+    /// Who.
+    pub by: String,
+}
+
+/// What [`schedule`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheduled {
+    /// A run started now.
+    Started(String),
+    /// The current run was told to stop waiting for windows.
+    Signalled(String),
+    /// A run waits behind the current one (which may have been cancelled).
+    Queued(String),
+}
+
+impl Scheduled {
+    /// The run concerned.
+    pub fn run(&self) -> &str {
+        match self {
+            Scheduled::Started(r) | Scheduled::Signalled(r) | Scheduled::Queued(r) => r,
+        }
+    }
+}
+
+fn system() -> Principal {
+    Principal {
+        name: "system".into(),
+        roles: vec!["tenant-admin".into()],
+    }
+}
+
+fn is_terminal(r: &dyn ReadOps, run: &str) -> ApiResult<bool> {
+    Ok(r.run(run)?.is_none_or(|rec| rec.header.terminal))
+}
+
+/// Starts or queues a rollout of `template`'s current revision (see the module docs).
+///
+/// # Errors
+/// 409 `RolloutInProgress` for an Upgrade now while clusters are updating; store errors.
+pub fn schedule(
+    w: &mut dyn WriteOps,
+    wf: &Workflows,
+    scope: &Scope,
+    template: &str,
+    req: Request,
+    now: jiff::Timestamp,
+) -> ApiResult<Scheduled> {
+    let view = templates::member_view(&*w, scope, template)?
+        .ok_or_else(|| ApiError::not_found("cluster template", template))?;
+    let mut rec = read(&*w, scope, template)?;
+    let planned = Rollout {
+        run: uuid::Uuid::now_v7().to_string(),
+        revision: view.revision,
+        reason: req.reason,
+        upgrade_now: req.upgrade_now,
+        clusters: req.clusters.clone(),
+        by: req.by.clone(),
+        requested_at: now,
+        started_at: None,
+        changed_clusters: false,
+        ended_at: None,
+        outcome: None,
+    };
+    let current = match rec.current.take() {
+        Some(c) if !is_terminal(&*w, &c.run)? => Some(c),
+        Some(mut ended) => {
+            ended.ended_at.get_or_insert(now);
+            push_history(&mut rec, ended);
+            None
+        }
+        None => None,
+    };
+    let out = match current {
+        None => {
+            let mut started = planned;
+            start(w, wf, scope, &view, &mut started, now)?;
+            let id = started.run.clone();
+            rec.current = Some(started);
+            Scheduled::Started(id)
+        }
+        Some(cur) if cur.changed_clusters => {
+            if req.reason == Reason::UpgradeNow {
+                rec.current = Some(cur);
+                return Err(rule(
+                    ErrorCode::RolloutInProgress,
+                    format!(
+                        "clusters of template {template:?} are updating (run {}); pause it, or \
+                         wait until it ends",
+                        rec.current
+                            .as_ref()
+                            .map(|c| c.run.as_str())
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+            // A queued rollback stays ahead of anything else.
+            if rec
+                .queued
+                .as_ref()
+                .is_none_or(|q| q.reason != Reason::Rollback)
+                || req.reason == Reason::Rollback
+            {
+                rec.queued = Some(planned);
+            }
+            let id = rec
+                .queued
+                .as_ref()
+                .map(|q| q.run.clone())
+                .unwrap_or_default();
+            rec.current = Some(cur);
+            Scheduled::Queued(id)
+        }
+        Some(cur)
+            if req.upgrade_now
+                && req.clusters.is_empty()
+                && cur.revision == view.revision
+                && cur.clusters.is_empty() =>
+        {
+            wf.client()
+                .send_in(
+                    w,
+                    &cur.run,
+                    &Event::Signal {
+                        signal: Signal::UpgradeNow,
+                        by: Principal::user(&req.by),
+                        reason: Some("Upgrade now".into()),
+                    },
+                )
+                .map_err(crate::workflows::runtime_error)?;
+            let id = cur.run.clone();
+            let mut cur = cur;
+            cur.upgrade_now = true;
+            rec.current = Some(cur);
+            Scheduled::Signalled(id)
+        }
+        Some(cur) => {
+            // Nothing moved yet: skip it (cancelled) and start the new one after it ends.
+            wf.client()
+                .send_in(
+                    w,
+                    &cur.run,
+                    &Event::Signal {
+                        signal: Signal::Cancel,
+                        by: system(),
+                        reason: Some(format!(
+                            "superseded: {:?} for revision {}",
+                            req.reason, view.revision
+                        )),
+                    },
+                )
+                .map_err(crate::workflows::runtime_error)?;
+            let id = planned.run.clone();
+            rec.current = Some(cur);
+            rec.queued = Some(planned);
+            Scheduled::Queued(id)
+        }
+    };
+    write(w, scope, template, &rec)?;
+    Ok(out)
+}
+
+fn push_history(rec: &mut Rollouts, r: Rollout) {
+    rec.history.push(r);
+    if rec.history.len() > MAX_HISTORY {
+        let drop = rec.history.len() - MAX_HISTORY;
+        rec.history.drain(..drop);
+    }
+}
+
+fn scope_name(scope: &Scope) -> &'static str {
+    match scope {
+        Scope::Tenant => "tenant",
+        Scope::Project(_) => "project",
+    }
+}
+
+/// Creates the run of `r` (its id chosen already) inside `w`.
+fn start(
+    w: &mut dyn WriteOps,
+    wf: &Workflows,
+    scope: &Scope,
+    view: &MemberView,
+    r: &mut Rollout,
+    now: jiff::Timestamp,
+) -> ApiResult<()> {
+    let strategy = view.spec.rollout.clone().unwrap_or_default();
+    let (digest, def) = match &strategy.workflow {
+        Some(w_ref) => {
+            let stored = w
+                .get(&ObjectKey::tenant(
+                    kinds::WORKFLOW,
+                    format!("{}@{}", w_ref.name, w_ref.version),
+                ))?
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "spec.rollout.workflow",
+                        format!("workflow {}@{} not found", w_ref.name, w_ref.version),
+                    )
+                })?
+                .decode::<crate::workflows::StoredWorkflow>()?;
+            let def = wf.client().definition(&stored.digest).ok_or_else(|| {
+                ApiError::internal(format!("workflow {} is not registered", stored.digest))
+            })?;
+            (stored.digest, def)
+        }
+        None => {
+            let digest = wf
+                .builtin_digest("rollout")
+                .ok_or_else(|| ApiError::internal("built-in rollout workflow missing"))?;
+            let def = wf
+                .client()
+                .definition(&digest)
+                .ok_or_else(|| ApiError::internal("built-in rollout workflow not registered"))?;
+            (digest, def)
+        }
+    };
+    let keys: Vec<String> = r.clusters.iter().map(|c| key_of(scope, c)).collect();
+    let all = json!({
+        "revision": r.revision,
+        "maxConcurrency": strategy.max_concurrency.as_ref().map(limit_value),
+        "waves": strategy.waves.iter().map(|w| json!({
+            "name": w.name,
+            "selector": {"matchLabels": w.selector.match_labels},
+            "maxConcurrency": w.max_concurrency.as_ref().map(limit_value),
+            "soakMinutes": w.soak_minutes,
+        })).collect::<Vec<_>>(),
+        "maxFailures": strategy.max_failures,
+        "onFailure": match strategy.on_failure { OnFailure::Pause => "pause", OnFailure::Rollback => "rollback" },
+        "upgradeNow": r.upgrade_now,
+        "clusters": keys,
+    });
+    // Only the inputs the definition declares (an operator's workflow may take fewer).
+    let mut inputs = serde_json::Map::new();
+    for (k, v) in all.as_object().into_iter().flatten() {
+        if def.spec.inputs.contains_key(k) && !v.is_null() {
+            inputs.insert(k.clone(), v.clone());
+        }
+    }
+    let mut facts = serde_json::Map::new();
+    facts.insert("template".into(), json!(view.name));
+    facts.insert("templateScope".into(), json!(scope_name(scope)));
+    facts.insert("revision".into(), json!(r.revision));
+    wf.client()
+        .start_in(
+            w,
+            NewRun {
+                id: r.run.clone(),
+                definition: digest,
+                inputs: Value::Object(inputs),
+                subject: Some(Item {
+                    name: format!("template:{}", view.name),
+                    labels: Default::default(),
+                    facts,
+                }),
+                project: scope.project().map(str::to_owned),
+                cluster: None,
+            },
+        )
+        .map_err(crate::workflows::runtime_error)?;
+    r.started_at = Some(now);
+    Ok(())
+}
+
+fn limit_value(l: &fleetplane_domain::template::Limit) -> Value {
+    match l {
+        fleetplane_domain::template::Limit::Count(n) => json!(n),
+        fleetplane_domain::template::Limit::Percent(p) => json!(p),
+    }
+}
+
+/// The runtime key of a cluster named as the variables view names it (`name` in a project
+/// template, `project/name` in a tenant one).
+fn key_of(scope: &Scope, display: &str) -> String {
+    match scope {
+        Scope::Project(p) => runtime_key(p, display),
+        Scope::Tenant => display.to_owned(),
+    }
+}
+
+// ---- what the lifecycle hook calls (inside the runtime's transaction) ----
+
+/// A rollout run of `template` ended: record it, and start what waits behind it (or, after an
+/// Upgrade now of some clusters, a window-gated run for the rest).
+///
+/// # Errors
+/// Store errors.
+pub fn run_ended(
+    w: &mut dyn WriteOps,
+    wf: &Workflows,
+    scope: &Scope,
+    template: &str,
+    run: &str,
+    outcome: &str,
+    now: jiff::Timestamp,
+) -> ApiResult<()> {
+    let mut rec = read(&*w, scope, template)?;
+    let Some(mut cur) = rec.current.take_if(|c| c.run == run) else {
+        return Ok(());
+    };
+    cur.ended_at = Some(now);
+    cur.outcome = Some(outcome.to_owned());
+    let follow_up = cur.upgrade_now && !cur.clusters.is_empty() && outcome == "Succeeded";
+    let by = cur.by.clone();
+    push_history(&mut rec, cur);
+    let Some(view) = templates::member_view(&*w, scope, template)? else {
+        write(w, scope, template, &rec)?;
+        return Ok(());
+    };
+    let next = match rec.queued.take() {
+        Some(mut q) => {
+            q.revision = view.revision;
+            Some(q)
+        }
+        None if follow_up => Some(Rollout {
+            run: uuid::Uuid::now_v7().to_string(),
+            revision: view.revision,
+            reason: Reason::Remaining,
+            upgrade_now: false,
+            clusters: Vec::new(),
+            by,
+            requested_at: now,
+            started_at: None,
+            changed_clusters: false,
+            ended_at: None,
+            outcome: None,
+        }),
+        None => None,
+    };
+    if let Some(mut n) = next {
+        start(w, wf, scope, &view, &mut n, now)?;
+        rec.current = Some(n);
+    }
+    write(w, scope, template, &rec)
+}
+
+/// A child of run `parent` began updating a cluster of `template`: the rollout has changed
+/// clusters (a newer revision now waits for it instead of replacing it).
+///
+/// # Errors
+/// Store errors.
+pub fn cluster_updating(
+    w: &mut dyn WriteOps,
+    scope: &Scope,
+    template: &str,
+    parent: &str,
+) -> ApiResult<()> {
+    let mut rec = read(&*w, scope, template)?;
+    match &mut rec.current {
+        Some(c) if c.run == parent && !c.changed_clusters => {
+            c.changed_clusters = true;
+            write(w, scope, template, &rec)
+        }
+        _ => Ok(()),
+    }
+}
+
+// ---- template state (DESIGN §5.1) ----
+
+/// The rollout part of a template's status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSummary {
+    /// The run.
+    pub run: String,
+    /// Its revision.
+    pub revision: u64,
+    /// Its run status.
+    pub status: String,
+    /// Windows ignored.
+    pub upgrade_now: bool,
+    /// Whether clusters have changed in it.
+    pub changed_clusters: bool,
+    /// The run waiting behind it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<String>,
+}
+
+/// The template's rollout state from its clusters' counts and its current/last rollout.
+///
+/// # Errors
+/// Store errors.
+pub fn state_of(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    template: &str,
+    total: u64,
+    up_to_date: u64,
+) -> ApiResult<(templates::TemplateState, Option<RolloutSummary>)> {
+    use templates::TemplateState as S;
+    let rec = read(r, scope, template)?;
+    let current = match &rec.current {
+        Some(c) => r.run(&c.run)?.map(|run| (c, run.header)),
+        None => None,
+    };
+    let summary = current.as_ref().map(|(c, h)| RolloutSummary {
+        run: c.run.clone(),
+        revision: c.revision,
+        status: h.status.clone(),
+        upgrade_now: c.upgrade_now,
+        changed_clusters: c.changed_clusters,
+        queued: rec.queued.as_ref().map(|q| q.run.clone()),
+    });
+    let state = if up_to_date == total {
+        S::Applied
+    } else {
+        match &current {
+            Some((_, h)) if h.status == "Paused" => S::Paused,
+            Some((c, h)) if !h.terminal => {
+                if clusters_updating(r, scope, template, &c.run)? {
+                    S::InProgress
+                } else if up_to_date > 0 {
+                    S::PartiallyApplied
+                } else {
+                    S::Pending
+                }
+            }
+            _ => match rec.history.last() {
+                Some(last) if last.outcome.as_deref() == Some("Failed") => S::Failed,
+                _ if up_to_date > 0 => S::PartiallyApplied,
+                _ => S::Pending,
+            },
+        }
+    };
+    Ok((state, summary))
+}
+
+/// Whether a cluster of the template is being changed by a child of `run` right now.
+fn clusters_updating(r: &dyn ReadOps, scope: &Scope, template: &str, run: &str) -> ApiResult<bool> {
+    for key in r.referrers(&templates::member_reference(scope, template), 100_000)? {
+        if let Some(c) = clusters::load_key(r, &key)?
+            && let Some(cr) = &c.status.run
+            && let Some(rec) = r.run(cr)?
+            && rec.header.parent.as_deref() == Some(run)
+            && matches!(
+                c.status.phase,
+                fleetplane_domain::cluster::ClusterPhase::Updating
+            )
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+// ---- actions ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    #[serde(default)]
+    clusters: Vec<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST …/cluster-templates/{t}:upgrade|:pause|:resume|:rollback`.
+pub async fn action(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+    json::JsonBytes(body): json::JsonBytes,
+) -> ApiResult<Response> {
+    let scope = path.scope();
+    let full = path.name.clone().unwrap_or_default();
+    let Some((name, verb)) = full.split_once(':') else {
+        return Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "POST is for actions: …/cluster-templates/{name}:upgrade, :pause, :resume or :rollback",
+        ));
+    };
+    caller.require(
+        Permission::new(Resource::ClusterTemplate, Verb::Update),
+        scope.project(),
+    )?;
+    let b: ActionBody = if body.is_empty() {
+        ActionBody::default()
+    } else {
+        json::decode(&body)?
+    };
+    if verb != "upgrade" && !b.clusters.is_empty() {
+        return Err(ApiError::field("clusters", "only :upgrade takes clusters"));
+    }
+    let (name, verb) = (name.to_owned(), verb.to_owned());
+    let by = caller.user.clone();
+    let answer = state
+        .write(&caller, move |tx| {
+            resource::require::<ClusterTemplate>(&*tx.ops, &scope, &name)?;
+            let path = <ClusterTemplate as resource::ApiKind>::api_path(&scope, &name);
+            let out = match verb.as_str() {
+                "upgrade" => upgrade(tx, &scope, &name, &b.clusters, &by)?,
+                "pause" | "resume" => {
+                    signal_current(tx, &scope, &name, &verb, &by, b.reason.clone())?
+                }
+                "rollback" => rollback_action(tx, &scope, &name, &by, b.reason.clone())?,
+                other => {
+                    return Err(ApiError::new(
+                        ErrorCode::NotFound,
+                        format!(
+                            "no action {other:?} on templates (upgrade, pause, resume, rollback)"
+                        ),
+                    ));
+                }
+            };
+            tx.audit(
+                &format!("template.{verb}"),
+                &path,
+                scope.project(),
+                None,
+                Some(json!({"clusters": b.clusters, "reason": b.reason, "result": out})),
+            )?;
+            Ok(out)
+        })
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+fn upgrade(
+    tx: &mut Tx<'_>,
+    scope: &Scope,
+    name: &str,
+    clusters: &[String],
+    by: &str,
+) -> ApiResult<Value> {
+    let wf = tx.workflows()?;
+    let view = templates::member_view(&*tx.ops, scope, name)?
+        .ok_or_else(|| ApiError::not_found("cluster template", name))?;
+    // Which members, and do any need the revision?
+    let members = templates::member_names(&*tx.ops, scope, name)?;
+    let mut problems = fleetplane_domain::Problems::new();
+    for (i, c) in clusters.iter().enumerate() {
+        if !members.iter().any(|(d, _)| d == c) {
+            problems.push(
+                format!("clusters[{i}]"),
+                format!("{c:?} is not a cluster of template {name:?}"),
+            );
+        }
+    }
+    problems.finish()?;
+    let behind = members
+        .iter()
+        .filter(|(d, _)| clusters.is_empty() || clusters.contains(d))
+        .filter(|(_, c)| c.status.revision != Some(view.revision))
+        .count();
+    if behind == 0 {
+        return Err(rule(
+            ErrorCode::NothingToUpgrade,
+            format!(
+                "every selected cluster of template {name:?} runs revision {} already",
+                view.revision
+            ),
+        ));
+    }
+    let s = schedule(
+        &mut *tx.ops,
+        &wf,
+        scope,
+        name,
+        Request {
+            reason: Reason::UpgradeNow,
+            upgrade_now: true,
+            clusters: clusters.to_vec(),
+            by: by.to_owned(),
+        },
+        tx.now,
+    )?;
+    Ok(scheduled_json(&s, view.revision, behind))
+}
+
+fn scheduled_json(s: &Scheduled, revision: u64, clusters: usize) -> Value {
+    let how = match s {
+        Scheduled::Started(_) => "started",
+        Scheduled::Signalled(_) => "signalled",
+        Scheduled::Queued(_) => "queued",
+    };
+    json!({"run": s.run(), "revision": revision, "clusters": clusters, "scheduled": how})
+}
+
+fn current_run(tx: &Tx<'_>, scope: &Scope, name: &str) -> ApiResult<Option<String>> {
+    let rec = read(&*tx.ops, scope, name)?;
+    match rec.current {
+        Some(c) if !is_terminal(&*tx.ops, &c.run)? => Ok(Some(c.run)),
+        _ => Ok(None),
+    }
+}
+
+fn signal_current(
+    tx: &mut Tx<'_>,
+    scope: &Scope,
+    name: &str,
+    verb: &str,
+    by: &str,
+    reason: Option<String>,
+) -> ApiResult<Value> {
+    let wf = tx.workflows()?;
+    let run = current_run(tx, scope, name)?.ok_or_else(|| {
+        rule(
+            ErrorCode::InvalidState,
+            format!("template {name:?} has no rollout in progress"),
+        )
+    })?;
+    let signal = if verb == "pause" {
+        Signal::Pause
+    } else {
+        Signal::Resume { retry_failed: true }
+    };
+    wf.client()
+        .send_in(
+            &mut *tx.ops,
+            &run,
+            &Event::Signal {
+                signal,
+                by: Principal::user(by),
+                reason,
+            },
+        )
+        .map_err(crate::workflows::runtime_error)?;
+    Ok(json!({"run": run, "signal": verb}))
+}
+
+fn rollback_action(
+    tx: &mut Tx<'_>,
+    scope: &Scope,
+    name: &str,
+    by: &str,
+    reason: Option<String>,
+) -> ApiResult<Value> {
+    let wf = tx.workflows()?;
+    if let Some(run) = current_run(tx, scope, name)? {
+        // The rollout stops and asks for the rollback itself (its catch emits
+        // `fleetplane.rollout.rollback-requested`, which performs [`rollback`]).
+        check_rollback(&*tx.ops, scope, name)?;
+        wf.client()
+            .send_in(
+                &mut *tx.ops,
+                &run,
+                &Event::Signal {
+                    signal: Signal::Rollback,
+                    by: Principal::user(by),
+                    reason,
+                },
+            )
+            .map_err(crate::workflows::runtime_error)?;
+        return Ok(json!({"run": run, "signal": "rollback"}));
+    }
+    let view = templates::member_view(&*tx.ops, scope, name)?
+        .ok_or_else(|| ApiError::not_found("cluster template", name))?;
+    rollback(tx, scope, name, view.revision, by)
+}
+
+/// The previous revision's set, refused when it would lower Kubernetes' minor version.
+fn check_rollback(r: &dyn ReadOps, scope: &Scope, name: &str) -> ApiResult<RevisionRecord> {
+    let view = templates::member_view(r, scope, name)?
+        .ok_or_else(|| ApiError::not_found("cluster template", name))?;
+    if view.revision <= 1 {
+        return Err(rule(
+            ErrorCode::InvalidState,
+            format!("template {name:?} has no previous revision"),
+        ));
+    }
+    let prev = load_revision(r, scope, name, view.revision - 1)?.ok_or_else(|| {
+        rule(
+            ErrorCode::InvalidState,
+            format!(
+                "revision {} of template {name:?} was not recorded",
+                view.revision - 1
+            ),
+        )
+    })?;
+    let now_k8s = templates::kubernetes_version_of(r, scope, &view.spec.profiles)?;
+    let prev_k8s = templates::kubernetes_version_of(r, scope, &prev.profiles)?;
+    if let (Some(a), Some(b)) = (now_k8s, prev_k8s) {
+        fleetplane_domain::cluster::check_kubernetes_change(&a, &b)?;
+    }
+    Ok(prev)
+}
+
+/// Rolls template `name` back from revision `from`: its previous set becomes a new revision,
+/// rolled out at once to the clusters that run `from`. A no-op when the template has moved on.
+///
+/// # Errors
+/// 409 `KubernetesDowngrade`, `InvalidState` without a previous revision; store errors.
+pub fn rollback(
+    tx: &mut Tx<'_>,
+    scope: &Scope,
+    name: &str,
+    from: u64,
+    by: &str,
+) -> ApiResult<Value> {
+    let mut obj: ObjectOf<ClusterTemplate> =
+        resource::require::<ClusterTemplate>(&*tx.ops, scope, name)?;
+    if obj.status.revision != from {
+        return Ok(json!({"rolledBack": false, "revision": obj.status.revision}));
+    }
+    let prev = check_rollback(&*tx.ops, scope, name)?;
+    let moved: Vec<String> = templates::member_names(&*tx.ops, scope, name)?
+        .into_iter()
+        .filter(|(_, c)| c.status.revision == Some(from))
+        .map(|(d, _)| d)
+        .collect();
+    obj.spec.profiles = prev.profiles.clone();
+    let (shown, _) = templates::save(tx, scope, obj, None)?;
+    let revision = shown.status.revision;
+    let wf = tx.workflows()?;
+    let s = if moved.is_empty() {
+        None
+    } else {
+        Some(schedule(
+            &mut *tx.ops,
+            &wf,
+            scope,
+            name,
+            Request {
+                reason: Reason::Rollback,
+                upgrade_now: true,
+                clusters: moved.clone(),
+                by: by.to_owned(),
+            },
+            tx.now,
+        )?)
+    };
+    Ok(json!({
+        "rolledBack": true, "from": from, "revision": revision,
+        "to": prev.revision, "clusters": moved,
+        "run": s.as_ref().map(|s| s.run().to_owned()),
+    }))
+}
+
+/// `GET …/cluster-templates/{t}/rollouts`: the current, queued and past rollouts, newest first.
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<ObjectPath>,
+) -> ApiResult<Json<Value>> {
+    let scope = path.scope();
+    let name = path.name.clone().unwrap_or_default();
+    caller.require(
+        Permission::new(Resource::ClusterTemplate, Verb::Get),
+        scope.project(),
+    )?;
+    let out = state
+        .read(move |r| {
+            resource::require::<ClusterTemplate>(r, &scope, &name)?;
+            let rec = read(r, &scope, &name)?;
+            let mut items = Vec::new();
+            for (state, ro) in rec
+                .queued
+                .iter()
+                .map(|q| ("Queued", q))
+                .chain(rec.current.iter().map(|c| ("Current", c)))
+                .chain(rec.history.iter().rev().map(|h| ("Ended", h)))
+            {
+                let run = r.run(&ro.run)?;
+                let mut v =
+                    serde_json::to_value(ro).map_err(|e| ApiError::internal(e.to_string()))?;
+                v["state"] = json!(state);
+                if let Some(run) = run {
+                    v["status"] = json!(run.header.status);
+                    let st = crate::workflows::decode_state(&run)?;
+                    v["counts"] = serde_json::to_value(st.counts).unwrap_or(Value::Null);
+                    v["clusterTimeline"] = timeline(r, &ro.run)?;
+                }
+                items.push(v);
+            }
+            Ok(json!({"items": items}))
+        })
+        .await?;
+    Ok(Json(out))
+}
+
+/// Per cluster of a rollout run: each child's status, start, end and last error.
+fn timeline(r: &dyn ReadOps, run: &str) -> ApiResult<Value> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let ids = r.runs_by(
+            &fleetplane_store::RunIndex::Parent(run.to_owned()),
+            after.as_deref(),
+            500,
+        )?;
+        let Some(last) = ids.last().cloned() else {
+            break;
+        };
+        for id in &ids {
+            if let Some(rec) = r.run(id)? {
+                let st = crate::workflows::decode_state(&rec)?;
+                out.push(json!({
+                    "cluster": rec.header.cluster, "run": id, "status": rec.header.status,
+                    "startedAt": st.started_at, "endedAt": st.ended_at, "error": st.error,
+                }));
+            }
+        }
+        if ids.len() < 500 {
+            break;
+        }
+        after = Some(last);
+    }
+    Ok(Value::Array(out))
+}
+
+/// Registers `/plan`, `/rollouts` and the actions (the template routes dispatch POST here).
+pub fn routes(r: &mut Routes) {
+    for base in ["/v1", "/v1/projects/{project}"] {
+        let c = format!("{base}/cluster-templates");
+        r.add(
+            &format!("{c}/{{name}}/rollouts"),
+            &[axum::http::Method::GET],
+            axum::routing::get(history),
+        );
+        for a in ["upgrade", "pause", "resume", "rollback"] {
+            r.operations
+                .push((axum::http::Method::POST, format!("{c}/{{name}}:{a}")));
+        }
+    }
+}
