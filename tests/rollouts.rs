@@ -424,3 +424,88 @@ async fn upgrade_now_of_some_clusters_leaves_the_rest_for_their_windows() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_failed_cluster_pauses_the_rollout_which_says_why_and_resume_retries_it() {
+    let server = Server::start().await;
+    fleet(&server).await;
+    // A fourth cluster whose next update fails (a simulator fault, armed at creation).
+    let c = json!({"spec": {"template": {"name": "web"}, "cloudAccount": "sim0", "timeZone": "UTC",
+        "labels": {"simulator.fleetplane.io/fail-next-update": "true"},
+        "variables": {"aws-standard": {"greeting": "Hello edge"}},
+        "nodePools": [{"name": "cp", "controlPlane": true, "count": 1, "instanceType": "m5.large"}]}});
+    let r = call(&server, Method::PUT, "/clusters/edge", Some(c)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    until(
+        &server,
+        "edge Running",
+        |c| c["status"]["phase"] == "Running",
+        "/clusters/edge",
+    )
+    .await;
+
+    version_1_1_0(&server).await;
+    let mut t = call(&server, Method::GET, "/cluster-templates/web", None)
+        .await
+        .json();
+    t["spec"]["profiles"][0]["version"] = json!("1.1.0");
+    t["spec"]["profiles"][0]["variables"] =
+        json!([{"name": "team", "value": "shop", "assignStrategy": "all"}]);
+    assert_eq!(
+        call(&server, Method::PUT, "/cluster-templates/web", Some(t))
+            .await
+            .status,
+        200
+    );
+    let r = call(
+        &server,
+        Method::POST,
+        "/cluster-templates/web:upgrade",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let t = until(
+        &server,
+        "Paused",
+        |t| state(t) == "Paused",
+        "/cluster-templates/web",
+    )
+    .await;
+    let paused = &t["status"]["rollout"]["paused"];
+    let failed = paused["failed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{t:#}"));
+    assert_eq!(failed.len(), 1, "{t:#}");
+    assert_eq!(failed[0]["cluster"], "default/edge", "{t:#}");
+    assert!(!failed[0]["error"].as_str().unwrap().is_empty(), "{t:#}");
+    assert_eq!(
+        paused["onResume"], "retries 1 failed cluster, then continues the rollout",
+        "{t:#}"
+    );
+    let p = call(&server, Method::GET, "/clusters/edge", None)
+        .await
+        .json();
+    assert_eq!(p["status"]["phase"], "Failed", "{p:#}");
+
+    // Resume retries it (the fault fired once) and the rollout completes.
+    let r = call(
+        &server,
+        Method::POST,
+        "/cluster-templates/web:resume",
+        Some(json!({"reason": "fixed"})),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    until(
+        &server,
+        "Applied",
+        |t| state(t) == "Applied",
+        "/cluster-templates/web",
+    )
+    .await;
+    let p = call(&server, Method::GET, "/clusters/edge", None)
+        .await
+        .json();
+    assert_eq!(p["status"]["revision"], 2, "{p:#}");
+}

@@ -590,6 +590,74 @@ pub struct RolloutSummary {
     /// The run waiting behind it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued: Option<String>,
+    /// Why it is paused, which clusters failed with their last errors, and what `:resume`
+    /// would do (for on-call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<PausedRollout>,
+}
+
+/// A paused rollout, explained.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PausedRollout {
+    /// Who paused it (`engine` when the failure budget was exhausted).
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// Since when.
+    pub since: jiff::Timestamp,
+    /// The failed clusters and their last errors.
+    pub failed: Vec<FailedCluster>,
+    /// What `:resume` does.
+    pub on_resume: String,
+}
+
+/// A cluster that failed in a rollout.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedCluster {
+    /// The cluster (`project/name`).
+    pub cluster: String,
+    /// Its last error.
+    pub error: String,
+    /// Its child run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+}
+
+/// Explains a paused run from its state.
+fn paused_of(st: &fleetplane_workflow::RunState) -> Option<PausedRollout> {
+    let p = st.paused.as_ref()?;
+    let failed: Vec<FailedCluster> = st
+        .fanout()
+        .map(|f| {
+            f.items
+                .iter()
+                .filter(|i| i.status == fleetplane_workflow::run::ItemStatus::Failed)
+                .map(|i| FailedCluster {
+                    cluster: i.name.clone(),
+                    error: i.detail.clone().unwrap_or_default(),
+                    run: i.child.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let on_resume = if failed.is_empty() {
+        "continues the rollout where it stopped".to_owned()
+    } else {
+        format!(
+            "retries {} failed cluster{}, then continues the rollout",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" }
+        )
+    };
+    Some(PausedRollout {
+        by: p.by.clone(),
+        reason: p.reason.clone(),
+        since: p.since,
+        failed,
+        on_resume,
+    })
 }
 
 /// The template's rollout state from its clusters' counts and its current/last rollout.
@@ -606,9 +674,16 @@ pub fn state_of(
     use templates::TemplateState as S;
     let rec = read(r, scope, template)?;
     let current = match &rec.current {
-        Some(c) => r.run(&c.run)?.map(|run| (c, run.header)),
+        Some(c) => r.run(&c.run)?.map(|run| (c, run)),
         None => None,
     };
+    let paused = match &current {
+        Some((_, run)) if run.header.status == "Paused" => {
+            paused_of(&crate::workflows::decode_state(run)?)
+        }
+        _ => None,
+    };
+    let current = current.map(|(c, run)| (c, run.header));
     let summary = current.as_ref().map(|(c, h)| RolloutSummary {
         run: c.run.clone(),
         revision: c.revision,
@@ -616,6 +691,7 @@ pub fn state_of(
         upgrade_now: c.upgrade_now,
         changed_clusters: c.changed_clusters,
         queued: rec.queued.as_ref().map(|q| q.run.clone()),
+        paused: paused.clone(),
     });
     let state = if up_to_date == total {
         S::Applied
