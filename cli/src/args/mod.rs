@@ -6,6 +6,7 @@ pub mod apikey;
 pub mod apply;
 pub mod audit;
 pub mod cloud_account;
+pub mod cluster;
 pub mod login;
 pub mod macro_;
 pub mod pack;
@@ -115,6 +116,9 @@ pub enum Command {
     /// config file's project is not used for them.
     #[command(subcommand, alias = "cluster-template")]
     Template(template::TemplateCommand),
+    /// Manage the clusters of a project (created from a template or standalone).
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),

@@ -5,6 +5,7 @@ mod apikey;
 mod apply;
 mod audit;
 mod cloud_account;
+mod cluster;
 mod completion;
 mod login;
 mod macro_;
@@ -47,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RoleBinding(cmd) => rolebinding::run(&Ctx::new(&global)?, cmd).await,
         Command::Policy(cmd) => policy::run(&Ctx::new(&global)?, cmd).await,
         Command::Template(cmd) => template::run(&Ctx::new(&global)?, cmd).await,
+        Command::Cluster(cmd) => cluster::run(&Ctx::new(&global)?, cmd).await,
         Command::Audit(cmd) => audit::run(&Ctx::new(&global)?, cmd).await,
         Command::Provider(cmd) => provider::run(&global, cmd).await,
         Command::CloudAccount(cmd) => cloud_account::run(&Ctx::new(&global)?, cmd).await,
