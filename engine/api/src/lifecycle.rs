@@ -190,6 +190,7 @@ impl Lifecycle {
             && observed(result)
         {
             apply_observation(&mut obj, result);
+            promote_if_applied(w, key, &mut obj, result)?;
             let mut h = clusters::read_events(&*w, key)?;
             for e in result["events"].as_array().into_iter().flatten() {
                 let at = e["atMs"].as_u64().unwrap_or(0);
@@ -405,6 +406,36 @@ fn template_of(t: &Applied<'_>) -> Option<(fleetplane_store::Scope, String)> {
         _ => fleetplane_store::Scope::Project(t.header.project.clone()?),
     };
     Some((scope, name))
+}
+
+/// The provider runs the stack the last create/update carried: it is the applied one now (the
+/// Profile view), whatever the run does next; the cluster counts as on its revision only once
+/// it is also `Running` and `Healthy` (DESIGN §5, "a cluster counts as updated only when the
+/// provider reports the target revision and healthy").
+fn promote_if_applied(
+    w: &mut dyn WriteOps,
+    key: &ObjectKey,
+    obj: &mut ObjectOf<clusters::Cluster>,
+    v: &Value,
+) -> ApiResult<()> {
+    let Some(applied) = v["appliedRevision"].as_str() else {
+        return Ok(());
+    };
+    let mut stacks = clusters::read_stacks(&*w, key)?;
+    let Some(p) = stacks.pending.take_if(|p| p.digest == applied) else {
+        return Ok(());
+    };
+    obj.status.profiles = p.desired.profiles.clone();
+    obj.status.applied_stack = Some(p.digest.clone());
+    if p.revision.is_some() && v["phase"] == "Running" && v["health"] == "Healthy" {
+        obj.status.revision = p.revision;
+    } else {
+        // Not healthy yet: keep it pending for the revision, applied for the Profile view.
+        stacks.pending = Some(p.clone());
+    }
+    stacks.applied = Some(p);
+    clusters::write_stacks(w, key, &stacks)?;
+    Ok(())
 }
 
 fn apply_observation(obj: &mut ObjectOf<clusters::Cluster>, v: &Value) {

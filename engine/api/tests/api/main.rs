@@ -1,5 +1,7 @@
 //! The API driven in-process (`oneshot`, no socket) over a real redb file.
 
+mod clusters;
+mod fleet;
 mod foundation;
 mod policies;
 mod profiles;
