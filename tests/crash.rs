@@ -17,46 +17,22 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::{ADMIN_KEY, Server, ServerOptions};
+use support::crash::{
+    P, Rng, bounded, create_clusters, get_json, journal, phases, profile_example, seq_problem,
+    seqs, unthrottled_server, update_keys,
+};
+use support::{ADMIN_KEY, Server};
 
-const P: &str = "/v1/projects/default";
 /// Clusters in the fan-out (the requirement; do not lower it).
 const N: usize = 1_000;
 /// `kill -9` + restart rounds during the run.
 const KILLS: usize = 20;
-/// Requests in flight while creating clusters and reading journals.
-const CONCURRENCY: usize = 16;
 /// The seed of the kill schedule (printed, so a failure can be replayed).
 const SEED: u64 = 0x6a09_e667_f3bc_c908;
 /// Bound on any wait, so a broken runtime fails the test instead of hanging it.
 const DEADLINE: Duration = Duration::from_secs(900);
 const WORKFLOW: &str = "crash-fanout";
 const VERSION: &str = "1.0.0";
-
-/// SplitMix64: a tiny seeded generator (the schedule must be reproducible from [`SEED`]).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A whole number in `lo..=hi`.
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
-
-/// Why a journal's sequence numbers are not exactly 1..=n, or `None` when they are.
-fn seq_problem(seqs: &[u64]) -> Option<String> {
-    seqs.iter().zip(1u64..).find_map(|(&got, want)| {
-        (got != want).then(|| format!("entry #{want} has seq {got} (expected {want})"))
-    })
-}
 
 /// A signal the API acknowledged with 2xx.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,15 +145,6 @@ fn lost_signals_catches_a_signal_missing_from_the_journal() {
     assert_eq!(lost_signals(&acked, &swapped), acked[1..].to_vec());
 }
 
-fn profile_example() -> Value {
-    let path = format!(
-        "{}/examples/profiles/aws-standard-1.0.0.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 fn cluster_body() -> Value {
     json!({"spec": {
         "profiles": [{"name": "aws-standard", "version": "1.0.0"}],
@@ -187,100 +154,6 @@ fn cluster_body() -> Value {
         "nodePools": [
             {"name": "cp", "controlPlane": true, "count": 1, "instanceType": "m5.large"},
             {"name": "workers", "count": 1, "instanceType": "m5.large"}]}})
-}
-
-/// Runs `job(i)` for every `i` in `0..n`, [`CONCURRENCY`] at a time; returns the errors.
-async fn bounded<F, Fut>(n: usize, job: F) -> Vec<String>
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<(), String>> + Send,
-{
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..CONCURRENCY {
-        let (next, job) = (next.clone(), job.clone());
-        workers.push(tokio::spawn(async move {
-            let mut errors = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    return errors;
-                }
-                if let Err(e) = job(i).await {
-                    errors.push(e);
-                }
-            }
-        }));
-    }
-    let mut errors = Vec::new();
-    for w in workers {
-        errors.extend(w.await.expect("worker"));
-    }
-    errors
-}
-
-/// `GET url` as the admin, as JSON; an error names the status and body.
-async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
-    let r = http
-        .get(url)
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let status = r.status();
-    let text = r.text().await.map_err(|e| format!("GET {url}: {e}"))?;
-    if !status.is_success() {
-        return Err(format!("GET {url}: HTTP {status}: {text}"));
-    }
-    serde_json::from_str(&text).map_err(|e| format!("GET {url}: {e}: {text}"))
-}
-
-/// Every entry of a run's journal, page by page (`after` = the last seq read).
-async fn journal(http: &reqwest::Client, base: &str, run: &str) -> Result<Vec<Value>, String> {
-    let mut entries = Vec::new();
-    let mut after = 0;
-    loop {
-        let url = format!("{base}{P}/runs/{run}/journal?after={after}&limit=500");
-        let page = get_json(http, &url).await?;
-        let items = page["items"]
-            .as_array()
-            .ok_or_else(|| format!("{url}: no items: {page}"))?;
-        entries.extend(items.iter().cloned());
-        match page["next"].as_u64() {
-            Some(n) => after = n,
-            None => return Ok(entries),
-        }
-    }
-}
-
-fn seqs(entries: &[Value]) -> Vec<u64> {
-    entries
-        .iter()
-        .map(|e| e["seq"].as_u64().unwrap_or(0))
-        .collect()
-}
-
-/// Counts the clusters per phase, reading every page of the list.
-async fn phases(server: &Server) -> std::collections::BTreeMap<String, usize> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut cont: Option<String> = None;
-    loop {
-        let mut path = format!("{P}/clusters?limit=500");
-        if let Some(c) = &cont {
-            path.push_str(&format!("&continue={c}"));
-        }
-        let page = server.get(&path).await;
-        assert_eq!(page.status, 200, "{}", page.text);
-        let page = page.json();
-        for c in page["items"].as_array().expect("items") {
-            let phase = c["status"]["phase"].as_str().unwrap_or("?").to_owned();
-            *out.entry(phase).or_default() += 1;
-        }
-        match page["continue"].as_str() {
-            Some(c) if !c.is_empty() => cont = Some(c.to_owned()),
-            _ => return out,
-        }
-    }
 }
 
 /// Sends a signal; records it when the API acknowledged it with 2xx.
@@ -322,11 +195,7 @@ fn brief(run: &Value) -> String {
 async fn a_fanout_of_1000_clusters_survives_twenty_kill_9s() {
     let t0 = Instant::now();
     let lap = || format!("{:>6.1}s", t0.elapsed().as_secs_f64());
-    let options = ServerOptions::default()
-        .env("FLEETPLANE_RATE_LIMIT_PER_KEY", "1000000")
-        .env("FLEETPLANE_RATE_LIMIT_PER_ADDRESS", "1000000")
-        .env("FLEETPLANE_RATE_LIMIT_BURST", "1000000");
-    let mut server = Server::start_with(options).await;
+    let mut server = unthrottled_server().await;
     eprintln!("{} server up (seed {SEED:#x})", lap());
 
     let r = server
@@ -334,7 +203,7 @@ async fn a_fanout_of_1000_clusters_survives_twenty_kill_9s() {
             Method::POST,
             &format!("{P}/profiles:import"),
             Some(ADMIN_KEY),
-            Some(&profile_example()),
+            Some(&profile_example("aws-standard-1.0.0.json")),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -343,27 +212,7 @@ async fn a_fanout_of_1000_clusters_survives_twenty_kill_9s() {
     assert_eq!(r.status, 201, "{}", r.text);
 
     // N clusters through concurrent PUTs, then wait until every one is Running.
-    let (http, base) = (server.http().clone(), server.base_url.clone());
-    let body = Arc::new(cluster_body());
-    let errors = bounded(N, move |i| {
-        let (http, base, body) = (http.clone(), base.clone(), body.clone());
-        async move {
-            let url = format!("{base}{P}/clusters/crash-{i:04}");
-            let r = http
-                .put(&url)
-                .bearer_auth(ADMIN_KEY)
-                .json(&*body)
-                .send()
-                .await
-                .map_err(|e| format!("PUT {url}: {e}"))?;
-            let status = r.status();
-            let text = r.text().await.unwrap_or_default();
-            (status == 201)
-                .then_some(())
-                .ok_or_else(|| format!("PUT {url}: HTTP {status}: {text}"))
-        }
-    })
-    .await;
+    let errors = create_clusters(&server, N, |i| format!("crash-{i:04}"), |_| cluster_body()).await;
     assert!(
         errors.is_empty(),
         "{} creates failed: {errors:#?}",
@@ -556,14 +405,7 @@ async fn a_fanout_of_1000_clusters_survives_twenty_kill_9s() {
             if let Some(p) = seq_problem(&seqs(&j)) {
                 return Err(format!("child {id} journal: {p}"));
             }
-            let keys: BTreeSet<&str> = j
-                .iter()
-                .map(|e| &e["record"])
-                .filter(|r| {
-                    r["type"] == "providerCallIntended" && r["operation"] == "update-cluster"
-                })
-                .filter_map(|r| r["idempotencyKey"].as_str())
-                .collect();
+            let keys = update_keys(&j);
             if keys.len() != 1 {
                 return Err(format!(
                     "child {id}: update-cluster under {} idempotency keys: {keys:?}",

@@ -6,6 +6,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod crash;
+
 use serde_json::Value;
 use std::io::Write as _;
 use std::net::TcpListener;
