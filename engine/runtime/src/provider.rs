@@ -169,9 +169,14 @@ pub fn provider_answer(call: Token, result: Result<OpResult, CallError>) -> Even
     };
     match result {
         Ok(OpResult::Operation(op)) => match op.state {
+            // In progress: the operation, and the provider's hint of when to ask again.
             OperationState::Running => Event::StepCompleted {
                 call,
-                result: Value::Null,
+                result: serde_json::json!({
+                    "progress": op.progress,
+                    "message": op.message,
+                    "pollAfterMs": op.poll_after_ms,
+                }),
                 operation: Some(op.id),
             },
             OperationState::Succeeded => {

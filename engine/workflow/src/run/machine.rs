@@ -22,6 +22,8 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 const MAX_DEFERRED: usize = 64;
 /// Poll settings when a provider returns an operation for a step without `poll`.
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
+/// The shortest wait before polling a cloud operation again, whatever the provider hints.
+const MIN_POLL_AFTER_MS: u64 = 100;
 const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Applies one event to a run and returns what to journal and do. Deterministic: the same state,
@@ -913,6 +915,14 @@ impl<'a> Tx<'a> {
                 Some(&step),
             ));
         }
+        // A cloud operation says when to ask again (`pollAfterMs`); the step's interval is the
+        // longest wait, and asking sooner than every 100 ms is never useful.
+        let interval = match (&self.state.active, result["pollAfterMs"].as_u64()) {
+            (Some(a), Some(ms)) if a.operation_id.is_some() => {
+                interval.min(Duration::from_millis(ms.max(MIN_POLL_AFTER_MS)))
+            }
+            _ => interval,
+        };
         self.await_timer(add(now, interval), "poll");
     }
 
