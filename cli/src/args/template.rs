@@ -35,6 +35,62 @@ pub enum TemplateCommand {
     },
     /// Assign variable values to the template's clusters (all of them unless `--cluster`).
     Assign(AssignArgs),
+    /// Preview the rollout of the current revision: per cluster its current and target
+    /// revision, wave, expected start, pending variables and whether machines are replaced
+    /// (`-o json|yaml` adds the layer changes and values diffs).
+    Plan {
+        /// The template.
+        name: String,
+    },
+    /// Upgrade now: move the template's clusters (all, or those of `--cluster`) to the current
+    /// revision at once, ignoring maintenance windows and exclusions.
+    UpgradeNow(UpgradeNowArgs),
+    /// Pause the template's rollout (clusters updating finish; no new one starts).
+    Pause(RolloutActionArgs),
+    /// Resume the template's paused rollout: failed clusters are retried, then it continues.
+    Resume(RolloutActionArgs),
+    /// Roll back to the previous revision, at once, for the clusters that moved.
+    Rollback(RolloutActionArgs),
+    /// Show the template's rollouts (queued, current, past), newest first.
+    Rollouts {
+        /// The template.
+        name: String,
+    },
+    /// Show the template's rollout state at a glance; when paused, why, which clusters failed
+    /// with their last errors, and what resume would do.
+    Status {
+        /// The template.
+        name: String,
+    },
+}
+
+/// Arguments of `fleetplane template upgrade-now`.
+#[derive(Debug, Args)]
+pub struct UpgradeNowArgs {
+    /// The template.
+    pub name: String,
+    /// Only this cluster (repeatable; `project/name` for a tenant template) [default: every
+    /// cluster of the template].
+    #[arg(long = "cluster", value_name = "CLUSTER")]
+    pub clusters: Vec<String>,
+    /// Wait until the clusters run the revision, showing per-wave progress on standard error;
+    /// exit 1 when the rollout pauses, fails or ends with clusters left behind.
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds [default: 3600].
+    #[arg(long, value_name = "SECONDS", requires = "wait",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: Option<u64>,
+}
+
+/// Arguments of `fleetplane template pause|resume|rollback`.
+#[derive(Debug, Args)]
+pub struct RolloutActionArgs {
+    /// The template.
+    pub name: String,
+    /// Why (recorded in the run's journal and the audit log).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 /// Arguments of `fleetplane template create`.
@@ -298,6 +354,35 @@ mod tests {
             ]
         );
         assert!(cli(&["cluster-template", "ls"]).is_ok());
+        let parsed = cli(&[
+            "template",
+            "upgrade-now",
+            "web",
+            "--cluster",
+            "dev",
+            "--cluster",
+            "stage",
+            "--wait",
+            "--timeout",
+            "60",
+        ])
+        .unwrap();
+        let crate::args::Command::Template(TemplateCommand::UpgradeNow(u)) = parsed.command else {
+            panic!("not template upgrade-now: {parsed:?}");
+        };
+        assert_eq!(u.clusters, ["dev", "stage"]);
+        assert!(u.wait);
+        assert_eq!(u.timeout, Some(60));
+        for good in [
+            &["template", "plan", "web", "-o", "json"][..],
+            &["template", "pause", "web", "--reason", "freeze"],
+            &["template", "resume", "web"],
+            &["template", "rollback", "web"],
+            &["template", "rollouts", "web"],
+            &["template", "status", "web", "-o", "yaml"],
+        ] {
+            assert!(cli(good).is_ok(), "{good:?}: {:?}", cli(good).err());
+        }
         for bad in [
             &[
                 "template",
@@ -332,6 +417,11 @@ mod tests {
             &["template", "assign", "t"],
             &["template", "assign", "t", "--var", "novar"],
             &["template", "variables"],
+            &["template", "plan"],
+            &["template", "upgrade-now"],
+            &["template", "upgrade-now", "t", "--timeout", "5"],
+            &["template", "pause"],
+            &["template", "rollback", "t", "--cluster", "c"],
         ] {
             assert_eq!(cli(bad).unwrap_err().exit_code(), 2, "{bad:?}");
         }

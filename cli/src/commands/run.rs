@@ -12,6 +12,7 @@ use crate::output::{self, Column, field, time};
 use anyhow::Context as _;
 use fleetplane_client::encode_segment;
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Table columns of listed runs.
@@ -23,6 +24,17 @@ const COLUMNS: &[Column] = &[
     Column::new("WAITING ON", |v| field(v, "/waitingOn")),
     Column::new("STARTED", |v| time(v, "/startedAt")),
     Column::new("ENDED", |v| time(v, "/endedAt")),
+];
+
+/// Table columns of `list --paused`: what on-call needs at a glance.
+const PAUSED_COLUMNS: &[Column] = &[
+    Column::new("ID", |v| field(v, "/id")),
+    Column::new("PROJECT", |v| field(v, "/project")),
+    Column::new("WORKFLOW", |v| field(v, "/workflow")),
+    Column::new("TEMPLATE", |v| field(v, "/template")),
+    Column::new("REASON", |v| field(v, "/paused/reason")),
+    Column::new("FAILED", |v| field(v, "/counts/failed")),
+    Column::new("PAUSED SINCE", |v| time(v, "/paused/since")),
 ];
 
 /// Table columns of one run.
@@ -311,7 +323,83 @@ async fn list(ctx: &Ctx, scope: &Scope<'_>, args: &RunListArgs) -> anyhow::Resul
     if let Some(l) = limit {
         items.truncate(l);
     }
+    if args.paused {
+        explain_paused(ctx, scope, &mut items).await?;
+        return ctx.print_list(&items, PAUSED_COLUMNS);
+    }
     ctx.print_list(&items, COLUMNS)
+}
+
+/// Adds to each paused run why it is paused (`paused`), its fan-out counts (`counts`, with
+/// `failed`) and, for a rollout, its template (`template`: the run's subject fact when the
+/// server shows it, else the template whose status names the run, or its parent, as its
+/// rollout; `tenant:` for a tenant template).
+async fn explain_paused(ctx: &Ctx, scope: &Scope<'_>, items: &mut [Value]) -> anyhow::Result<()> {
+    let projects: Vec<String> = items
+        .iter()
+        .map(|i| field(i, "/project"))
+        .filter(|p| !p.is_empty())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut rollouts: Option<BTreeMap<String, String>> = None;
+    for item in items.iter_mut() {
+        let id = field(item, "/id");
+        let detail = ctx
+            .client
+            .get(&scope.path(&id))
+            .await
+            .with_context(|| format!("cannot get {}", scope.what(&id)))?;
+        for k in ["paused", "counts"] {
+            item[k] = detail.get(k).cloned().unwrap_or(Value::Null);
+        }
+        let mut template = field(&detail, "/subject/facts/template");
+        // A child (one cluster's update) belongs to its parent's template.
+        let owner = match field(item, "/parent") {
+            p if p.is_empty() => id.clone(),
+            p => p,
+        };
+        if template.is_empty() {
+            if rollouts.is_none() {
+                rollouts = Some(rollout_templates(ctx, &projects).await);
+            }
+            template = rollouts
+                .as_ref()
+                .and_then(|m| m.get(&owner).cloned())
+                .unwrap_or_default();
+        }
+        item["template"] = json!(template);
+    }
+    Ok(())
+}
+
+/// Run id → template name of every template (tenant-wide, and in `projects`) with a current
+/// rollout. Templates the caller may not list are left out.
+async fn rollout_templates(ctx: &Ctx, projects: &[String]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut paths = vec![("tenant:", "/v1/cluster-templates".to_owned())];
+    paths.extend(projects.iter().map(|p| {
+        (
+            "",
+            format!("/v1/projects/{}/cluster-templates", encode_segment(p)),
+        )
+    }));
+    for (prefix, path) in paths {
+        let Ok(list) = ctx
+            .client
+            .list_all(&path, &fleetplane_client::ListOptions::default())
+            .await
+        else {
+            continue;
+        };
+        for t in &list {
+            let run = field(t, "/status/rollout/run");
+            if !run.is_empty() {
+                out.insert(run, format!("{prefix}{}", field(t, "/metadata/name")));
+            }
+        }
+    }
+    out
 }
 
 /// Fetches every journal entry after `after`, page by page.

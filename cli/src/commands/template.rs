@@ -6,6 +6,8 @@
 //! used (a note says so). Profiles and the policy a project template links live in the same
 //! project unless named with the `tenant:` prefix.
 
+mod rollout;
+
 use super::{Ctx, metadata, named, note};
 use crate::args::OutputFormat;
 use crate::args::template::{
@@ -137,8 +139,10 @@ impl<'a> Scope<'a> {
 ///
 /// # Errors
 /// The API call fails (with the server's code and field paths, e.g. 400
-/// `TemplateRequiresBaseProfile` at `spec.profiles`, 409 `VariablesPending`, 412 when the
-/// template changed meanwhile), or output cannot be written.
+/// `TemplateRequiresBaseProfile` at `spec.profiles`, 409 `VariablesPending`,
+/// `NothingToUpgrade` or `RolloutInProgress`, 412 when the template changed meanwhile),
+/// `upgrade-now --wait` sees the rollout pause, fail or leave clusters behind, or output cannot
+/// be written.
 pub async fn run(ctx: &Ctx, cmd: TemplateCommand) -> anyhow::Result<()> {
     let scope = Scope::of(ctx);
     match cmd {
@@ -168,6 +172,13 @@ pub async fn run(ctx: &Ctx, cmd: TemplateCommand) -> anyhow::Result<()> {
             print_view(ctx, &view)
         }
         TemplateCommand::Assign(args) => assign(ctx, &scope, args).await,
+        TemplateCommand::Plan { name } => rollout::plan(ctx, &scope, &name).await,
+        TemplateCommand::UpgradeNow(args) => rollout::upgrade_now(ctx, &scope, &args).await,
+        TemplateCommand::Pause(args) => rollout::action(ctx, &scope, "pause", &args).await,
+        TemplateCommand::Resume(args) => rollout::action(ctx, &scope, "resume", &args).await,
+        TemplateCommand::Rollback(args) => rollout::action(ctx, &scope, "rollback", &args).await,
+        TemplateCommand::Rollouts { name } => rollout::history(ctx, &scope, &name).await,
+        TemplateCommand::Status { name } => rollout::status(ctx, &scope, &name).await,
     }
 }
 

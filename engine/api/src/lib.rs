@@ -16,6 +16,7 @@ pub mod macros;
 pub mod metrics;
 pub mod openapi;
 pub mod packs;
+pub mod plan;
 pub mod policies;
 pub mod profiles;
 pub mod providers;

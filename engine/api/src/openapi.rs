@@ -360,6 +360,12 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/v1/cluster-templates/{name}/plan",
+        "templates",
+        "Plan preview: per cluster its current and target revision, wave, expected start, pending variables, layer changes and whether machines are replaced (?limit=&continue=)",
+    ),
+    op(
+        "get",
         "/v1/cluster-templates/{name}/rollouts",
         "templates",
         "The template's rollouts (queued, current, past) with per-cluster timelines",
@@ -399,6 +405,12 @@ const OPERATIONS: &[Op] = &[
             "Roll back to the previous revision, at once, for the clusters that moved",
         ),
         "TemplateAction",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/cluster-templates/{name}/plan",
+        "templates",
+        "Plan preview: per cluster its current and target revision, wave, expected start, pending variables, layer changes and whether machines are replaced (?limit=&continue=)",
     ),
     op(
         "get",

@@ -435,12 +435,18 @@ fn start(
     let all = json!({
         "revision": r.revision,
         "maxConcurrency": strategy.max_concurrency.as_ref().map(limit_value),
-        "waves": strategy.waves.iter().map(|w| json!({
-            "name": w.name,
-            "selector": {"matchLabels": w.selector.match_labels},
-            "maxConcurrency": w.max_concurrency.as_ref().map(limit_value),
-            "soakMinutes": w.soak_minutes,
-        })).collect::<Vec<_>>(),
+        "waves": strategy.waves.iter().map(|w| {
+            let mut wave = json!({
+                "name": w.name,
+                "selector": {"matchLabels": w.selector.match_labels},
+                "soakMinutes": w.soak_minutes,
+            });
+            // Absent, not null: the input schema types it as an integer.
+            if let Some(l) = &w.max_concurrency {
+                wave["maxConcurrency"] = limit_value(l);
+            }
+            wave
+        }).collect::<Vec<_>>(),
         "maxFailures": strategy.max_failures,
         "onFailure": match strategy.on_failure { OnFailure::Pause => "pause", OnFailure::Rollback => "rollback" },
         "upgradeNow": r.upgrade_now,
@@ -1060,9 +1066,29 @@ pub async fn history(
     Ok(Json(out))
 }
 
-/// Per cluster of a rollout run: each child's status, start, end and last error.
+/// Per cluster of a rollout run: each child's status, start, end and last error, and the
+/// clusters its fan-outs skipped with the reason (from the journal's `fanoutPlanned`).
 fn timeline(r: &dyn ReadOps, run: &str) -> ApiResult<Value> {
     let mut out = Vec::new();
+    let mut seq = 0;
+    loop {
+        let page = r.journal(run, seq, 1_000)?;
+        let Some(last) = page.last() else { break };
+        seq = last.seq;
+        for e in &page {
+            let v: Value = serde_json::from_slice(&e.body).unwrap_or(Value::Null);
+            if v["record"]["type"] == "fanoutPlanned" {
+                for pair in v["record"]["skippedItems"].as_array().into_iter().flatten() {
+                    out.push(json!({
+                        "cluster": pair[0], "status": "Skipped", "reason": pair[1],
+                    }));
+                }
+            }
+        }
+        if page.len() < 1_000 {
+            break;
+        }
+    }
     let mut after = None;
     loop {
         let ids = r.runs_by(
@@ -1092,6 +1118,7 @@ fn timeline(r: &dyn ReadOps, run: &str) -> ApiResult<Value> {
 
 /// Registers `/plan`, `/rollouts` and the actions (the template routes dispatch POST here).
 pub fn routes(r: &mut Routes) {
+    crate::plan::routes(r);
     for base in ["/v1", "/v1/projects/{project}"] {
         let c = format!("{base}/cluster-templates");
         r.add(

@@ -1228,6 +1228,12 @@ impl<'a> Tx<'a> {
                     .iter()
                     .map(|w| (w.name.clone(), w.counts.total))
                     .collect(),
+                skipped_items: state
+                    .items
+                    .iter()
+                    .filter(|i| i.status == ItemStatus::Skipped)
+                    .map(|i| (i.name.clone(), i.detail.clone().unwrap_or_default()))
+                    .collect(),
             });
         } else {
             return self.raise(RunError::new(

@@ -687,6 +687,10 @@ pub enum Record {
         skipped: usize,
         /// Wave names and sizes.
         waves: Vec<(String, usize)>,
+        /// Each skipped cluster with the reason its skip rule gave (DESIGN §5.1: skipped
+        /// clusters say why, also after the run).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skipped_items: Vec<(String, String)>,
     },
     /// A wave started.
     WaveStarted {
