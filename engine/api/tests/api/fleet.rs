@@ -286,6 +286,33 @@ impl Fleet {
         self.api.call(method, path, Some(ADMIN), body, &[]).await
     }
 
+    /// A `PUT` as the tenant admin with a raw body of `content_type` (a YAML workflow).
+    pub(crate) async fn put_raw(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        use axum::body::Body;
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let req = axum::http::Request::builder()
+            .method(Method::PUT)
+            .uri(path)
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .header("content-type", content_type)
+            .body(Body::from(body.to_owned()))
+            .expect("a request");
+        let res = fleetplane_api::router(self.api.state.clone())
+            .oneshot(req)
+            .await
+            .expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("a body").to_bytes();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())),
+        }
+    }
+
     /// A call as the tenant admin that must succeed (2xx); its body.
     pub(crate) async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let m = method.clone();

@@ -6,6 +6,7 @@ mod foundation;
 mod policies;
 mod profiles;
 mod providers;
+mod rollouts;
 mod support;
 mod templates;
 mod workflows;
