@@ -309,6 +309,7 @@ async fn upgrade_now_of_some_clusters_leaves_the_rest_for_their_windows() {
     let mut t = call(&server, Method::GET, "/cluster-templates/web", None)
         .await
         .json();
+    t["spec"]["rollout"] = json!({"maxConcurrency": "50%"});
     t["spec"]["profiles"][0]["version"] = json!("1.1.0");
     t["spec"]["profiles"][0]["variables"] =
         json!([{"name": "team", "value": "shop", "assignStrategy": "all"}]);

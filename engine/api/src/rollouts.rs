@@ -432,10 +432,34 @@ fn start(
         }
     };
     let keys: Vec<String> = r.clusters.iter().map(|c| key_of(scope, c)).collect();
+    // Percentages become counts of the template's clusters now (the workflow's inputs are
+    // counts): the fleet's for `maxConcurrency`, each wave's for the wave's own limit.
+    let labels: Vec<fleetplane_domain::Labels> = templates::member_names(&*w, scope, &view.name)?
+        .into_iter()
+        .map(|(_, c)| c.spec.labels.into_iter().collect())
+        .collect();
+    let mut taken = vec![false; labels.len()];
+    let mut wave_sizes = Vec::new();
+    for wave in &strategy.waves {
+        let mut n = 0;
+        for (i, l) in labels.iter().enumerate() {
+            if !taken[i]
+                && wave
+                    .selector
+                    .match_labels
+                    .iter()
+                    .all(|(k, v)| l.get(k) == Some(v))
+            {
+                taken[i] = true;
+                n += 1;
+            }
+        }
+        wave_sizes.push(n);
+    }
     let all = json!({
         "revision": r.revision,
-        "maxConcurrency": strategy.max_concurrency.as_ref().map(limit_value),
-        "waves": strategy.waves.iter().map(|w| {
+        "maxConcurrency": strategy.max_concurrency.as_ref().map(|l| limit_value(l, labels.len())),
+        "waves": strategy.waves.iter().zip(&wave_sizes).map(|(w, size)| {
             let mut wave = json!({
                 "name": w.name,
                 "selector": {"matchLabels": w.selector.match_labels},
@@ -443,7 +467,7 @@ fn start(
             });
             // Absent, not null: the input schema types it as an integer.
             if let Some(l) = &w.max_concurrency {
-                wave["maxConcurrency"] = limit_value(l);
+                wave["maxConcurrency"] = limit_value(l, *size);
             }
             wave
         }).collect::<Vec<_>>(),
@@ -484,10 +508,15 @@ fn start(
     Ok(())
 }
 
-fn limit_value(l: &fleetplane_domain::template::Limit) -> Value {
+/// A limit as a count of `of` clusters: a percentage rounds up and is at least 1.
+fn limit_value(l: &fleetplane_domain::template::Limit, of: usize) -> Value {
     match l {
         fleetplane_domain::template::Limit::Count(n) => json!(n),
-        fleetplane_domain::template::Limit::Percent(p) => json!(p),
+        fleetplane_domain::template::Limit::Percent(p) => {
+            let pct: u64 = p.trim_end_matches('%').trim().parse().unwrap_or(100);
+            let of = of as u64;
+            json!((of * pct).div_ceil(100).max(1))
+        }
     }
 }
 
@@ -1129,6 +1158,28 @@ pub fn routes(r: &mut Routes) {
         for a in ["upgrade", "pause", "resume", "rollback"] {
             r.operations
                 .push((axum::http::Method::POST, format!("{c}/{{name}}:{a}")));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limit_value;
+    use fleetplane_domain::template::Limit;
+    use serde_json::json;
+
+    #[test]
+    fn percentages_become_counts_rounded_up_and_at_least_one() {
+        let pct = |p: &str| Limit::Percent(p.into());
+        for (limit, of, want) in [
+            (Limit::Count(3), 10, 3),
+            (pct("25%"), 10, 3),
+            (pct("25%"), 8, 2),
+            (pct("100%"), 7, 7),
+            (pct("1%"), 1000, 10),
+            (pct("10%"), 0, 1),
+        ] {
+            assert_eq!(limit_value(&limit, of), json!(want), "{limit:?} of {of}");
         }
     }
 }
