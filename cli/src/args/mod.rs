@@ -5,6 +5,7 @@
 pub mod apikey;
 pub mod apply;
 pub mod audit;
+pub mod bench;
 pub mod cloud_account;
 pub mod cluster;
 pub mod login;
@@ -159,6 +160,8 @@ pub enum Command {
     Get(apply::GetArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
+    /// Measure the product at scale (creates N simulated clusters; see docs/performance.md).
+    Bench(bench::BenchArgs),
 }
 
 /// Arguments of `fleetplane completion`.

@@ -4,6 +4,7 @@
 mod apikey;
 mod apply;
 mod audit;
+mod bench;
 mod cloud_account;
 mod cluster;
 mod completion;
@@ -40,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server::run(args).await,
         Command::Completion(args) => completion::run(&args),
+        Command::Bench(args) => bench::run(&global, args).await,
         Command::Login(args) => login::run(&global, args).await,
         Command::Whoami => whoami::run(&Ctx::new(&global)?).await,
         Command::Project(cmd) => project::run(&Ctx::new(&global)?, cmd).await,

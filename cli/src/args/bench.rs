@@ -1,0 +1,49 @@
+//! `fleetplane bench`.
+
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// Arguments of `fleetplane bench`. The target server is the global `--endpoint` (with
+/// `--api-key`); without it the bench starts its own `fleetplane server` child process.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// How many simulated clusters to create.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub clusters: u32,
+    /// Which scenario to run.
+    #[arg(long, value_enum, default_value_t = Scenario::Create)]
+    pub scenario: Scenario,
+    /// Data directory of the server the bench starts (must be empty or absent; kept afterwards)
+    /// [default: a temporary directory, removed afterwards]. Also where the commit probe writes.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// API key for `--endpoint` (needs the tenant admin role: it creates a project).
+    #[arg(
+        long,
+        env = "FLEETPLANE_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Concurrent API clients creating clusters.
+    #[arg(long, value_name = "C", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// Committed write transactions of the durable-commit probe.
+    #[arg(long, value_name = "N", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub probe_commits: u32,
+}
+
+/// A bench scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Create N clusters from one template on an instant simulator and wait until all run.
+    Create,
+    /// Every scenario this build has (today: `create`).
+    All,
+}
