@@ -134,7 +134,7 @@ async fn a_submitted_workflow_runs_through_signals() {
     assert_eq!(ids(&paused), [id.as_str()], "{paused}");
     let table = admin(&["run", "list", "--paused"]);
     assert_has(table.ok(), &id);
-    assert_has(&table.stdout, "Paused");
+    assert_has(&table.stdout, "look first");
     in_default(&["run", "resume", &id, "--reason", "ok"]).ok();
     wait_for(&in_default, &id, "waiting again", |r| {
         r["status"] == "Waiting"
