@@ -451,3 +451,75 @@ async fn a_provisioning_fault_fails_the_cluster_honestly_and_a_redrive_recovers_
     assert_eq!(r.status, 200, "{}", r.text);
     wait_for(&server, "flaky", |c| phase(c) == "Running").await;
 }
+
+/// A server killed (`kill -9`) while a cluster provisions finishes the deploy after a restart,
+/// with the create sent under one idempotency key.
+#[tokio::test]
+async fn a_deploy_interrupted_by_kill_9_finishes_after_restart() {
+    let mut server = Server::start().await;
+    setup(&server).await;
+    // Provisioning takes about 3 s here (60 s at timeScale 1).
+    let acc = json!({"spec": {"provider": "simulator", "simulator": {"timeScale": 0.05}}});
+    let r = server.put(&format!("{P}/cloud-accounts/slow"), &acc).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut body = template_cluster("Hello", "UTC");
+    body["spec"]["cloudAccount"] = json!("slow");
+    let r = server.put(&format!("{P}/clusters/dev"), &body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let run = r.json()["status"]["run"].as_str().unwrap().to_owned();
+    // Wait until the create was sent, then kill the server mid-provisioning.
+    wait_for(&server, "dev", |c| {
+        phase(c) == "Provisioning"
+            && c["status"]["run"].is_string()
+            && c["status"]["health"] == "Unknown"
+    })
+    .await;
+    for _ in 0..600 {
+        let j = server
+            .get(&format!("{P}/runs/{run}/journal?limit=500"))
+            .await
+            .json();
+        let sent = j["items"].as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|e| e["record"]["operation"] == "create-cluster")
+        });
+        if sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill9();
+    server.restart().await;
+    let c = wait_for(&server, "dev", |c| phase(c) == "Running").await;
+    assert_eq!(c["status"]["health"], "Healthy", "{c:#}");
+    let r = server.get(&format!("{P}/runs/{run}")).await.json();
+    assert_eq!(r["status"], "Succeeded", "{r:#}");
+    let j = server
+        .get(&format!("{P}/runs/{run}/journal?limit=500"))
+        .await
+        .json();
+    let items = j["items"].as_array().unwrap();
+    let seqs: Vec<u64> = items.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "gap-free"
+    );
+    let keys: std::collections::BTreeSet<&str> = items
+        .iter()
+        .filter(|e| {
+            e["record"]["type"] == "providerCallIntended"
+                && matches!(
+                    e["record"]["operation"].as_str(),
+                    Some("create-cluster" | "poll-operation")
+                )
+        })
+        .filter_map(|e| e["record"]["idempotencyKey"].as_str())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        1,
+        "one key for the create and its polls: {keys:?}"
+    );
+}

@@ -50,7 +50,7 @@ fn results_map_to_answers() {
         running,
         Event::StepCompleted {
             call: 3,
-            result: serde_json::Value::Null,
+            result: serde_json::json!({"progress": 50, "message": "building", "pollAfterMs": 1000}),
             operation: Some("op-7".into())
         }
     );

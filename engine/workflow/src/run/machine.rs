@@ -972,7 +972,21 @@ impl<'a> Tx<'a> {
                 Some(&step),
             ));
         }
-        if !retryable || policy.non_retryable_errors.contains(&error.kind) {
+        // The provider lost an operation it had acknowledged (the poll answers not-found, e.g.
+        // after its own crash): calling the original operation again with the same idempotency
+        // key recreates it (the provider contract), as a retry of the step.
+        let lost_operation = error.kind == crate::definition::ErrorKind::NotFound
+            && self
+                .state
+                .active
+                .as_ref()
+                .is_some_and(|a| a.operation_id.is_some());
+        if lost_operation && let Some(a) = self.state.active.as_mut() {
+            a.operation_id = None;
+        }
+        if !(retryable || lost_operation)
+            || (!lost_operation && policy.non_retryable_errors.contains(&error.kind))
+        {
             return self.raise(RunError::new(&kind, error.message, Some(&step)));
         }
         if attempt >= policy.maximum_attempts {

@@ -481,3 +481,53 @@ fn a_state_written_by_format_1_is_still_read() {
         }]
     ));
 }
+
+#[test]
+fn an_operation_the_provider_lost_is_called_again_with_the_same_key() {
+    let yaml = head("deploy")
+        + "  steps:\n    - provider:\n        operation: create-cluster\n        poll: {interval: 1s, timeout: 1h}\n        retry: {maximumAttempts: 3, initialInterval: 1s}\n";
+    // The create is accepted; the first poll finds no such operation (the provider lost it);
+    // the second create (same key) is polled to the end.
+    let mut polls = 0;
+    let mut w = World::new(&yaml).cloud(move |_, op, _| match op {
+        Operation::CreateCluster => Reply::InProgress("op-1"),
+        Operation::PollOperation => {
+            polls += 1;
+            if polls == 1 {
+                Reply::Fail(ErrorKind::NotFound, false, None)
+            } else {
+                Reply::Done(json!({"state": "succeeded"}))
+            }
+        }
+        _ => Reply::Done(json!({})),
+    });
+    w.start(json!({}), Some(cluster("dev", &[])));
+    w.run_timers(20);
+    assert_eq!(w.root().status, RunStatus::Succeeded, "{}", w.log);
+    let calls: Vec<(Operation, String)> = w
+        .effects
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Effect::CallProvider {
+                operation,
+                idempotency_key,
+                ..
+            } => Some((*operation, idempotency_key.clone())),
+            _ => None,
+        })
+        .collect();
+    let ops: Vec<Operation> = calls.iter().map(|(o, _)| *o).collect();
+    assert_eq!(
+        ops,
+        [
+            Operation::CreateCluster,
+            Operation::PollOperation,
+            Operation::CreateCluster,
+            Operation::PollOperation
+        ]
+    );
+    assert!(
+        calls.iter().all(|(_, k)| *k == calls[0].1),
+        "one key: {calls:?}"
+    );
+}
