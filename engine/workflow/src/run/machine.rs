@@ -984,9 +984,7 @@ impl<'a> Tx<'a> {
         if lost_operation && let Some(a) = self.state.active.as_mut() {
             a.operation_id = None;
         }
-        if !(retryable || lost_operation)
-            || (!lost_operation && policy.non_retryable_errors.contains(&error.kind))
-        {
+        if !lost_operation && (!retryable || policy.non_retryable_errors.contains(&error.kind)) {
             return self.raise(RunError::new(&kind, error.message, Some(&step)));
         }
         if attempt >= policy.maximum_attempts {
