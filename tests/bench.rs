@@ -1,6 +1,6 @@
 //! End-to-end test of `fleetplane bench`: the real binary starts its own server child process,
-//! runs the `create` scenario at a small N and writes its JSON report. Only counts and the
-//! presence of positive figures are asserted, never timings.
+//! runs every scenario (`create`, `rollout`, `waves`) at a small N and writes its JSON report.
+//! Only counts, consistency and the presence of positive figures are asserted, never timings.
 
 use serde_json::Value;
 use std::process::Command;
@@ -25,13 +25,21 @@ fn bench() -> Command {
 }
 
 #[test]
-fn bench_create_reports_every_figure_for_a_small_fleet() {
+fn bench_all_reports_every_figure_for_a_small_fleet() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let json = dir.path().join("report.json");
     let data = dir.path().join("data");
     let out = bench()
-        .args(["--clusters", "20", "--scenario", "create"])
-        .args(["--concurrency", "4", "--probe-commits", "50", "--json"])
+        .args(["--clusters", "20", "--scenario", "all"])
+        .args([
+            "--concurrency",
+            "4",
+            "--probe-commits",
+            "50",
+            "--probe-calls",
+            "20",
+        ])
+        .args(["--readers", "1", "--json"])
         .arg(&json)
         .arg("--data-dir")
         .arg(&data)
@@ -44,6 +52,10 @@ fn bench_create_reports_every_figure_for_a_small_fleet() {
         "time to all running",
         "cluster PUT latency",
         "database size",
+        "rollout: 202 to Applied",
+        "waves: GET cluster latency",
+        "provider call (simulator)",
+        "native call (empty async fn)",
     ] {
         assert!(
             stdout.contains(row),
@@ -84,6 +96,71 @@ fn bench_create_reports_every_figure_for_a_small_fleet() {
         "{r:#}"
     );
     assert_eq!(r["create"]["transitions"]["sampledRuns"], 20, "{r:#}");
+
+    // Both rollouts moved every cluster to their revision, one after the other.
+    let rollouts = r["rollouts"].as_array().expect("rollouts");
+    let names: Vec<&str> = rollouts
+        .iter()
+        .filter_map(|x| x["scenario"].as_str())
+        .collect();
+    assert_eq!(names, ["rollout", "waves"], "{r:#}");
+    assert_eq!(rollouts[0]["profileVersion"], "1.1.0", "{r:#}");
+    assert_eq!(rollouts[1]["profileVersion"], "1.2.0", "{r:#}");
+    assert!(
+        rollouts[1]["revision"].as_u64() > rollouts[0]["revision"].as_u64(),
+        "{r:#}"
+    );
+    assert_eq!(
+        rollouts[1]["waves"],
+        serde_json::json!(["ring-a", "ring-b"]),
+        "{r:#}"
+    );
+    for (i, x) in rollouts.iter().enumerate() {
+        assert_eq!(x["clustersUpdated"], 20, "{r:#}");
+        assert_eq!(x["clustersFailed"], 0, "{r:#}");
+        assert_eq!(x["transitions"]["children"], 20, "{r:#}");
+        assert_eq!(x["transitions"]["sampledChildren"], 20, "{r:#}");
+        for pointer in [
+            "secondsToApplied",
+            "updatesPerSecond",
+            "getLatency/p99Ms",
+            "listPageLatency/p99Ms",
+            "templatePolls/p99Ms",
+            "transitions/rootEntries",
+            "transitions/perChild",
+            "transitions/perSecond",
+            "transitionsPerCommitRate",
+        ] {
+            let p = format!("/rollouts/{i}/{pointer}");
+            assert!(number(&r, &p) > 0.0, "{p} not positive: {r:#}");
+        }
+        assert!(
+            number(&r, &format!("/rollouts/{i}/secondsToRunEnded"))
+                >= number(&r, &format!("/rollouts/{i}/secondsToApplied")),
+            "{r:#}"
+        );
+        for what in ["getLatency", "listPageLatency"] {
+            let l = &x[what];
+            assert!(l["count"].as_u64() >= Some(1), "{r:#}");
+            assert!(l["p50Ms"].as_f64() <= l["p99Ms"].as_f64(), "{r:#}");
+        }
+    }
+
+    // The provider-call probe measured the simulator and the native call.
+    assert_eq!(r["providerProbe"]["calls"], 20, "{r:#}");
+    for pointer in [
+        "/providerProbe/simulatorInstallMs",
+        "/providerProbe/simulatorValidate/meanUs",
+        "/providerProbe/simulatorValidate/latency/p99Ms",
+        "/providerProbe/native/latency/p99Ms",
+        "/providerProbe/simulatorOverNative",
+    ] {
+        assert!(number(&r, pointer) > 0.0, "{pointer} not positive: {r:#}");
+    }
+    assert_eq!(
+        r["providerProbe"]["simulatorValidate"]["latency"]["count"], 20,
+        "{r:#}"
+    );
     // The data directory the user gave is kept, with the server's database in it.
     assert!(data.join("fleetplane.redb").is_file());
 

@@ -37,6 +37,14 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 500,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub probe_commits: u32,
+    /// Calls of each kind the provider-call probe makes (component and native).
+    #[arg(long, value_name = "N", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub probe_calls: u32,
+    /// Concurrent readers of each kind (single-object GET, list page) while a rollout runs.
+    #[arg(long, value_name = "R", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub readers: u16,
 }
 
 /// A bench scenario.
@@ -44,6 +52,10 @@ pub struct BenchArgs {
 pub enum Scenario {
     /// Create N clusters from one template on an instant simulator and wait until all run.
     Create,
-    /// Every scenario this build has (today: `create`).
+    /// `create`, then roll a new revision out to every cluster with Upgrade now (no limit).
+    Rollout,
+    /// `create`, then roll a new revision out with Upgrade now in two label waves.
+    Waves,
+    /// `create`, then `rollout`, then `waves` (a third revision), in the same server.
     All,
 }

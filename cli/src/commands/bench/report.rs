@@ -2,6 +2,7 @@
 //! file is the same structure, serialized).
 
 use super::probe::CommitProbe;
+use super::provider::{ProviderProbe, Series};
 use super::server::Memory;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -25,6 +26,8 @@ pub struct Report {
     pub concurrency: u16,
     /// The `create` scenario.
     pub create: CreateFigures,
+    /// The rollout scenarios that ran after it, in order (`rollout`, `waves`).
+    pub rollouts: Vec<RolloutFigures>,
     /// Server memory at the end (child process only).
     pub server_memory: Option<Memory>,
     /// Database files of the server at the end (child process only).
@@ -33,6 +36,66 @@ pub struct Report {
     pub commit_probe: CommitProbe,
     /// Workflow transitions per second as a fraction of the probe's commits per second.
     pub transitions_per_commit_rate: f64,
+    /// The provider-call probe (in the bench's process).
+    pub provider_probe: ProviderProbe,
+}
+
+/// Figures of one rollout scenario (`rollout` or `waves`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutFigures {
+    /// `rollout` or `waves`.
+    pub scenario: String,
+    /// The profile version rolled out.
+    pub profile_version: String,
+    /// The template revision rolled out.
+    pub revision: u64,
+    /// Wave names, in order (empty: one wave).
+    pub waves: Vec<String>,
+    /// The rollout run.
+    pub run: String,
+    /// What `:upgrade` did (`started`, `signalled`, `queued`).
+    pub scheduled: String,
+    /// Seconds from the 202 of `:upgrade` to the template read `Applied` at the revision.
+    pub seconds_to_applied: f64,
+    /// Seconds from the 202 to the rollout run read as ended.
+    pub seconds_to_run_ended: f64,
+    /// Children that succeeded (the rollout's `counts.succeeded`).
+    pub clusters_updated: u64,
+    /// Children that failed.
+    pub clusters_failed: u64,
+    /// Clusters the fan-out skipped.
+    pub clusters_skipped: u64,
+    /// `clusters_updated / seconds_to_applied`.
+    pub updates_per_second: f64,
+    /// Latency of the template GETs that watched for `Applied`.
+    pub template_polls: Latency,
+    /// Single-object GET (a cluster) from the concurrent readers during the rollout.
+    pub get_latency: Latency,
+    /// List page (500 clusters) from the concurrent readers during the rollout.
+    pub list_page_latency: Latency,
+    /// Workflow transitions of the rollout run and its children.
+    pub transitions: RolloutTransitions,
+    /// `transitions.per_second` / the commit probe's commits per second.
+    pub transitions_per_commit_rate: f64,
+}
+
+/// Transitions of a rollout: the run's own journal entries plus its children's.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutTransitions {
+    /// Journal entries of the rollout run itself (`journalSeq`).
+    pub root_entries: u64,
+    /// Child runs (one per updated cluster) in the rollout's timeline.
+    pub children: u64,
+    /// Child runs read (evenly spaced).
+    pub sampled_children: u64,
+    /// Mean journal entries per child in the sample.
+    pub per_child: f64,
+    /// `root_entries + per_child × children`.
+    pub total: f64,
+    /// `total / seconds_to_applied`.
+    pub per_second: f64,
 }
 
 /// Figures of the `create` scenario.
@@ -130,6 +193,15 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+fn series(s: &Series) -> String {
+    format!(
+        "mean {:.2} µs; p50 {:.2} µs, p99 {:.2} µs",
+        s.mean_us,
+        s.latency.p50_ms * 1e3,
+        s.latency.p99_ms * 1e3
+    )
+}
+
 fn latency(l: &Latency) -> String {
     format!(
         "p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} requests)",
@@ -143,7 +215,7 @@ impl Report {
         let c = &self.create;
         let t = &c.transitions;
         let p = &self.commit_probe;
-        let mut rows: Vec<(&str, String)> = vec![
+        let base: Vec<(&str, String)> = vec![
             ("target", self.target.clone()),
             ("scenario", self.scenario.clone()),
             ("project", self.project.clone()),
@@ -180,15 +252,74 @@ impl Report {
             ),
             ("transitions/s", format!("{:.1}", t.per_second)),
         ];
+        let mut rows: Vec<(String, String)> =
+            base.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        for r in &self.rollouts {
+            let t = &r.transitions;
+            let row = |what: &str| format!("{}: {what}", r.scenario);
+            rows.extend([
+                (
+                    row("revision"),
+                    format!(
+                        "{} ({} {}), run {} ({}){}",
+                        r.revision,
+                        super::rollout::PROFILE,
+                        r.profile_version,
+                        r.run,
+                        r.scheduled,
+                        if r.waves.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", waves {}", r.waves.join(" → "))
+                        }
+                    ),
+                ),
+                (
+                    row("clusters updated"),
+                    format!(
+                        "{} ({} failed, {} skipped)",
+                        r.clusters_updated, r.clusters_failed, r.clusters_skipped
+                    ),
+                ),
+                (
+                    row("202 to Applied"),
+                    format!(
+                        "{:.2} s (run ended after {:.2} s)",
+                        r.seconds_to_applied, r.seconds_to_run_ended
+                    ),
+                ),
+                (
+                    row("cluster updates/s"),
+                    format!("{:.1}", r.updates_per_second),
+                ),
+                (
+                    row("transitions"),
+                    format!(
+                        "{:.0} ({} root + {:.1} per child × {} children, {} read)",
+                        t.total, t.root_entries, t.per_child, t.children, t.sampled_children
+                    ),
+                ),
+                (
+                    row("transitions/s"),
+                    format!(
+                        "{:.1} ({:.2} × commits/s)",
+                        t.per_second, r.transitions_per_commit_rate
+                    ),
+                ),
+                (row("GET cluster latency"), latency(&r.get_latency)),
+                (row("list page latency"), latency(&r.list_page_latency)),
+                (row("template GET latency"), latency(&r.template_polls)),
+            ]);
+        }
         rows.push((
-            "server memory",
+            "server memory".to_owned(),
             self.server_memory.map_or_else(
                 || "not measured (remote server)".to_owned(),
                 |m| format!("RSS {}, peak {}", mib(m.rss_bytes), mib(m.peak_rss_bytes)),
             ),
         ));
         rows.push((
-            "database size",
+            "database size".to_owned(),
             self.database.as_ref().map_or_else(
                 || "not measured (remote server)".to_owned(),
                 |d| {
@@ -202,15 +333,46 @@ impl Report {
             ),
         ));
         rows.push((
-            "durable commits/s (probe)",
+            "durable commits/s (probe)".to_owned(),
             format!(
                 "{:.1} ({} commits of {} B in {:.2} s)",
                 p.commits_per_second, p.commits, p.bytes_per_commit, p.seconds
             ),
         ));
         rows.push((
-            "transitions/s ÷ commits/s",
+            "transitions/s ÷ commits/s".to_owned(),
             format!("{:.2}", self.transitions_per_commit_rate),
+        ));
+        let pp = &self.provider_probe;
+        rows.push((
+            "provider install (simulator)".to_owned(),
+            format!(
+                "{:.1} ms (compile + link, no cache)",
+                pp.simulator_install_ms
+            ),
+        ));
+        rows.push((
+            "provider call (simulator)".to_owned(),
+            format!(
+                "{} — validate-account, instantiation included ({} calls)",
+                series(&pp.simulator_validate),
+                pp.calls
+            ),
+        ));
+        rows.push((
+            "provider call (empty component)".to_owned(),
+            pp.noop_validate.as_ref().map_or_else(
+                || "not measured (test component not present)".to_owned(),
+                series,
+            ),
+        ));
+        rows.push((
+            "native call (empty async fn)".to_owned(),
+            series(&pp.native),
+        ));
+        rows.push((
+            "simulator call ÷ native call".to_owned(),
+            format!("{:.0}", pp.simulator_over_native),
         ));
         let width = rows
             .iter()
