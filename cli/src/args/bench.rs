@@ -12,7 +12,7 @@ pub struct BenchArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub clusters: u32,
     /// Which scenario to run.
-    #[arg(long, value_enum, default_value_t = Scenario::Create)]
+    #[arg(long, value_enum, default_value_t = Scenario::All)]
     pub scenario: Scenario,
     /// Data directory of the server the bench starts (must be empty or absent; kept afterwards)
     /// [default: a temporary directory, removed afterwards]. Also where the commit probe writes.
