@@ -370,12 +370,51 @@ impl ApiKind for Cluster {
                 if let Some(view) = &resolved.template {
                     templates::record_new_member(&mut *tx.ops, view, &key, &values)?;
                 }
-                // Marks "a run is needed"; `write_cluster` starts it and stores its id.
+                // Marks "a run is needed"; `after_write` starts it and stores its id.
                 new.status.run = Some(String::new());
             }
             Some(_) => {}
         }
         Ok(())
+    }
+
+    /// Starts the run the write needs in the same transaction: `deploy@1` for a new cluster,
+    /// `update@1` when `admit` marked a changed desired state (`status.run` empty).
+    fn after_write(
+        tx: &mut Tx<'_>,
+        scope: &Scope,
+        obj: &mut ObjectOf<Self>,
+        old: Option<&ObjectOf<Self>>,
+    ) -> ApiResult<Option<u64>> {
+        let workflow = match (old, obj.status.run.as_deref()) {
+            (None, _) => "deploy",
+            (Some(_), Some("")) => "update",
+            _ => return Ok(None),
+        };
+        let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, obj.metadata.name.clone());
+        let id = start_run(tx, scope, obj, workflow)?;
+        obj.status.run = Some(id.clone());
+        if workflow == "update" {
+            obj.status.phase = ClusterPhase::Updating;
+        }
+        let rv = save(&mut *tx.ops, &key, obj)?;
+        let (reason, message) = if old.is_none() {
+            (
+                "Created",
+                format!("cluster created; deploy run {id} started"),
+            )
+        } else {
+            (
+                "UpdateRequested",
+                format!("desired state changed; update run {id} started"),
+            )
+        };
+        add_event(
+            &mut *tx.ops,
+            &key,
+            event(tx.now, "Normal", reason, message, Some(&id)),
+        )?;
+        Ok(Some(rv))
     }
 
     fn references(scope: &Scope, obj: &ObjectOf<Self>) -> Vec<Reference> {
@@ -475,12 +514,11 @@ pub fn next_window(
 /// Starts built-in workflow `name` about cluster `obj` inside `tx` and returns the run id.
 fn start_run(
     tx: &mut Tx<'_>,
-    state: &AppState,
     scope: &Scope,
     obj: &ObjectOf<Cluster>,
     workflow: &str,
 ) -> ApiResult<String> {
-    let wf = state.workflows()?;
+    let wf = tx.workflows()?;
     let digest = wf
         .builtin_digest(workflow)
         .ok_or_else(|| ApiError::internal(format!("built-in workflow {workflow} missing")))?;
@@ -732,93 +770,6 @@ fn path_name(path: &ObjectPath) -> ApiResult<String> {
         .ok_or_else(|| ApiError::internal("route without a name"))
 }
 
-/// Stores `obj` (create or replace) and starts the run the change needs, in one transaction.
-fn write_cluster(
-    tx: &mut Tx<'_>,
-    state: &AppState,
-    scope: &Scope,
-    obj: ObjectOf<Cluster>,
-    pre: Option<Precondition>,
-) -> ApiResult<(ObjectOf<Cluster>, bool)> {
-    resource::require_project(&*tx.ops, scope)?;
-    let (shown, created) = upsert::<Cluster>(tx, scope, obj, pre)?;
-    let workflow = if created {
-        Some("deploy")
-    } else if shown.status.run.as_deref() == Some("") {
-        Some("update")
-    } else {
-        None
-    };
-    if let Some(workflow) = workflow {
-        let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, shown.metadata.name.clone());
-        // The stored object (`shown` has sensitive values masked).
-        let mut stored = load_key(&*tx.ops, &key)?
-            .ok_or_else(|| ApiError::internal("the cluster just written is missing"))?;
-        let id = start_run(tx, state, scope, &stored, workflow)?;
-        stored.status.run = Some(id.clone());
-        if workflow == "update" {
-            stored.status.phase = ClusterPhase::Updating;
-        }
-        let rv = save(&mut *tx.ops, &key, &stored)?;
-        stored.metadata.resource_version = rv.to_string();
-        let (reason, message) = if created {
-            (
-                "Created",
-                format!("cluster created; deploy run {id} started"),
-            )
-        } else {
-            (
-                "UpdateRequested",
-                format!("desired state changed; update run {id} started"),
-            )
-        };
-        add_event(
-            &mut *tx.ops,
-            &key,
-            event(tx.now, "Normal", reason, message, Some(&id)),
-        )?;
-        return Ok((Cluster::present(stored), created));
-    }
-    Ok((shown, created))
-}
-
-async fn put_cluster(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(path): Path<ObjectPath>,
-    headers: HeaderMap,
-    json::JsonBytes(body): json::JsonBytes,
-) -> ApiResult<Response> {
-    let scope = path.scope();
-    let name = path_name(&path)?;
-    let exists = {
-        let (s, n) = (scope.clone(), name.clone());
-        state
-            .read(move |r| Ok(r.get(&ObjectKey::new(s, kinds::CLUSTER, n))?.is_some()))
-            .await?
-    };
-    require_perm(
-        &caller,
-        if exists { Verb::Update } else { Verb::Create },
-        &scope,
-    )?;
-    let obj = resource::decode_put::<Cluster>(&body, &name)?;
-    let pre = resource::precondition(&headers)?;
-    let st = state.clone();
-    let (shown, created) = state
-        .write(&caller, move |tx| write_cluster(tx, &st, &scope, obj, pre))
-        .await?;
-    state.workflows()?.client().wake();
-    Ok(object_response(
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        &shown,
-    ))
-}
-
 async fn delete_cluster(
     State(state): State<AppState>,
     caller: Caller,
@@ -829,7 +780,6 @@ async fn delete_cluster(
     let name = path_name(&path)?;
     require_perm(&caller, Verb::Delete, &scope)?;
     let pre = resource::precondition(&headers)?;
-    let st = state.clone();
     let shown = state
         .write(&caller, move |tx| {
             let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, name.clone());
@@ -852,7 +802,7 @@ async fn delete_cluster(
                 ));
             }
             let before = resource::to_json(&Cluster::present(obj.clone()))?;
-            let id = start_run(tx, &st, &scope, &obj, "delete")?;
+            let id = start_run(tx, &scope, &obj, "delete")?;
             obj.status.phase = ClusterPhase::Deleting;
             obj.status.run = Some(id.clone());
             obj.metadata.updated_at = Some(tx.now);
@@ -887,7 +837,6 @@ async fn delete_cluster(
             Ok(obj)
         })
         .await?;
-    state.workflows()?.client().wake();
     Ok(object_response(
         StatusCode::ACCEPTED,
         &Cluster::present(shown),
@@ -914,7 +863,6 @@ async fn patch_variables(
     require_perm(&caller, Verb::Update, &scope)?;
     let patch: VariablesPatch = json::decode(&body)?;
     let pre = resource::precondition(&headers)?;
-    let st = state.clone();
     let (shown, _) = state
         .write(&caller, move |tx| {
             let mut obj = require::<Cluster>(&*tx.ops, &scope, &name)?;
@@ -934,10 +882,9 @@ async fn patch_variables(
                     obj.spec.variables.remove(&profile);
                 }
             }
-            write_cluster(tx, &st, &scope, obj, pre)
+            upsert::<Cluster>(tx, &scope, obj, pre)
         })
         .await?;
-    state.workflows()?.client().wake();
     Ok(object_response(StatusCode::OK, &shown))
 }
 
@@ -1214,7 +1161,7 @@ pub fn routes(r: &mut Routes) {
         &format!("{c}/{{name}}"),
         &[Method::GET, Method::PUT, Method::DELETE],
         get(resource::get::<Cluster>)
-            .put(put_cluster)
+            .put(resource::put::<Cluster>)
             .delete(delete_cluster)
             .post(action),
     );

@@ -54,6 +54,21 @@ pub trait ApiKind: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Runs after the object was stored, in the same transaction: starts the work the change
+    /// needs (a cluster's deploy run, a template's rollout). `obj` is the stored object (not
+    /// masked); a hook that writes it again returns the new resource version.
+    ///
+    /// # Errors
+    /// A domain error; nothing of the transaction is written then.
+    fn after_write(
+        _tx: &mut Tx<'_>,
+        _scope: &Scope,
+        _obj: &mut ObjectOf<Self>,
+        _old: Option<&ObjectOf<Self>>,
+    ) -> ApiResult<Option<u64>> {
+        Ok(None)
+    }
+
     /// The references the object holds (for "in use" checks without scans).
     fn references(_scope: &Scope, _obj: &ObjectOf<Self>) -> Vec<Reference> {
         Vec::new()
@@ -304,11 +319,15 @@ pub fn upsert<K: ApiKind>(
     let refs = K::references(scope, &obj);
     let mut stored = obj.clone();
     stored.metadata.resource_version = String::new();
-    let rv = tx
+    let mut rv = tx
         .ops
         .put_as(&key, &stored, pre, &refs)
         .map_err(|e| stale(e.into()))?;
     obj.metadata.resource_version = rv.to_string();
+    if let Some(again) = K::after_write(tx, scope, &mut obj, old.as_ref())? {
+        rv = again;
+        obj.metadata.resource_version = rv.to_string();
+    }
     let shown = K::present(obj);
     let before = old.map(|o| to_json(&K::present(o))).transpose()?;
     let created = before.is_none();

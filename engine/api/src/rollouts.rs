@@ -1026,7 +1026,7 @@ pub fn rollback(
         .map(|(d, _)| d)
         .collect();
     obj.spec.profiles = prev.profiles.clone();
-    let (shown, _) = templates::save(tx, scope, obj, None)?;
+    let (shown, _) = resource::upsert::<ClusterTemplate>(tx, scope, obj, None)?;
     let revision = shown.status.revision;
     let wf = tx.workflows()?;
     let s = if moved.is_empty() {

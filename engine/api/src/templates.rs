@@ -617,6 +617,32 @@ impl ApiKind for ClusterTemplate {
         Ok(())
     }
 
+    /// A new revision: records its set (for rollbacks) and schedules its rollout when clusters
+    /// are behind (DESIGN §5.2), in the same transaction as the save.
+    fn after_write(
+        tx: &mut Tx<'_>,
+        scope: &Scope,
+        obj: &mut ObjectOf<Self>,
+        old: Option<&ObjectOf<Self>>,
+    ) -> ApiResult<Option<u64>> {
+        let revision = obj.status.revision;
+        if old.map(|o| o.status.revision) != Some(revision) {
+            let name = obj.metadata.name.clone();
+            crate::rollouts::record_revision(
+                &mut *tx.ops,
+                scope,
+                &name,
+                revision,
+                &obj.spec.profiles,
+                tx.now,
+            )?;
+            if old.is_some() {
+                schedule_if_behind(tx, scope, &name, crate::rollouts::Reason::Revision)?;
+            }
+        }
+        Ok(None)
+    }
+
     fn references(scope: &Scope, obj: &ObjectOf<Self>) -> Vec<Reference> {
         let mut out = Vec::new();
         for p in &obj.spec.profiles {
@@ -936,31 +962,6 @@ pub async fn patch_variables(
     Ok(Json(view))
 }
 
-/// Creates or replaces a template (its hooks, audit and event), records a new revision's set
-/// and schedules its rollout when clusters are behind (DESIGN §5.2).
-///
-/// # Errors
-/// As [`resource::upsert`]; `RolloutInProgress` never (a new revision queues).
-pub(crate) fn save(
-    tx: &mut Tx<'_>,
-    scope: &Scope,
-    obj: ObjectOf<ClusterTemplate>,
-    pre: Option<Precondition>,
-) -> ApiResult<(ObjectOf<ClusterTemplate>, bool)> {
-    let name = obj.metadata.name.clone();
-    let before = load::<ClusterTemplate>(&*tx.ops, scope, &name)?.map(|o| o.status.revision);
-    let profiles = obj.spec.profiles.clone();
-    let (shown, created) = resource::upsert::<ClusterTemplate>(tx, scope, obj, pre)?;
-    let revision = shown.status.revision;
-    if before != Some(revision) {
-        crate::rollouts::record_revision(&mut *tx.ops, scope, &name, revision, &profiles, tx.now)?;
-        if !created {
-            schedule_if_behind(tx, scope, &name, crate::rollouts::Reason::Revision)?;
-        }
-    }
-    Ok((shown, created))
-}
-
 /// Schedules a window-gated rollout when some cluster does not run the current revision.
 fn schedule_if_behind(
     tx: &mut Tx<'_>,
@@ -1035,44 +1036,6 @@ pub(crate) fn kubernetes_version_of(
     Ok(None)
 }
 
-async fn put_template(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(path): Path<ObjectPath>,
-    headers: axum::http::HeaderMap,
-    json::JsonBytes(body): json::JsonBytes,
-) -> ApiResult<axum::response::Response> {
-    let scope = path.scope();
-    let name = path.name.clone().unwrap_or_default();
-    let exists = {
-        let (s, n) = (scope.clone(), name.clone());
-        state
-            .read(move |r| Ok(load::<ClusterTemplate>(r, &s, &n)?.is_some()))
-            .await?
-    };
-    require_perm(
-        &caller,
-        if exists { Verb::Update } else { Verb::Create },
-        &scope,
-    )?;
-    let obj = resource::decode_put::<ClusterTemplate>(&body, &name)?;
-    let pre = resource::precondition(&headers)?;
-    let (shown, created) = state
-        .write(&caller, move |tx| {
-            resource::require_project(&*tx.ops, &scope)?;
-            save(tx, &scope, obj, pre)
-        })
-        .await?;
-    Ok(resource::object_response(
-        if created {
-            axum::http::StatusCode::CREATED
-        } else {
-            axum::http::StatusCode::OK
-        },
-        &shown,
-    ))
-}
-
 /// Registers the template routes at tenant and project scope.
 pub fn routes(r: &mut Routes) {
     for base in ["/v1", "/v1/projects/{project}"] {
@@ -1082,7 +1045,7 @@ pub fn routes(r: &mut Routes) {
             &format!("{c}/{{name}}"),
             &[Method::GET, Method::PUT, Method::DELETE],
             get(resource::get::<ClusterTemplate>)
-                .put(put_template)
+                .put(resource::put::<ClusterTemplate>)
                 .delete(resource::delete::<ClusterTemplate>)
                 .post(crate::rollouts::action),
         );
