@@ -13,6 +13,7 @@ pub mod identity;
 pub mod json;
 pub mod lifecycle;
 pub mod macros;
+mod memo;
 pub mod metrics;
 pub mod openapi;
 pub mod packs;

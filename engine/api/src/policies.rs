@@ -93,12 +93,36 @@ pub fn window_at(
     zone: &str,
     at: jiff::Timestamp,
 ) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
+    let key = crate::memo::digest_of(&(policy, zone));
+    // The answer computed at `from` holds for every instant in [from, end): the window was open
+    // at `from` or the next one to open, so no other window starts before it ends.
+    if let Some(known) = WINDOWS.get(&key)
+        && known.from <= at
+        && known.window.is_none_or(|(_, end)| at < end)
+    {
+        return known.window;
+    }
     let cal = policy.calendar().ok()?;
     let tz = jiff::tz::TimeZone::get(zone).ok()?;
-    cal.open_at(at, &tz)
+    let window = cal
+        .open_at(at, &tz)
         .or_else(|| cal.next_start(at, &tz))
-        .map(|w| (w.start, w.end))
+        .map(|w| (w.start, w.end));
+    WINDOWS.insert(key, KnownWindow { from: at, window });
+    window
 }
+
+/// A [`window_at`] answer and the instant it was computed for.
+#[derive(Clone, Copy)]
+struct KnownWindow {
+    from: jiff::Timestamp,
+    window: Option<(jiff::Timestamp, jiff::Timestamp)>,
+}
+
+/// The last answer per (policy, zone): a list page asks once per cluster, mostly for the same
+/// few zones, and a far window takes a long calendar search (years of cron instants).
+static WINDOWS: std::sync::LazyLock<crate::memo::Memo<[u8; 32], KnownWindow>> =
+    std::sync::LazyLock::new(|| crate::memo::Memo::new(1024));
 
 /// Query of the windows endpoint.
 #[derive(Debug, Deserialize)]

@@ -255,7 +255,11 @@ fn definitions<'a>(
         .collect()
 }
 
-fn policy_spec(
+/// The maintenance policy a template links, if any and if it exists.
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn policy_spec(
     r: &dyn ReadOps,
     scope: &Scope,
     spec: &ClusterTemplateSpec,
@@ -1071,8 +1075,6 @@ pub(crate) struct MemberView {
     pub revision: u64,
     /// The linked versions in `spec.profiles` order (base first is the template's rule).
     pub versions: Vec<(ProfileRef, fleetplane_domain::profile::ProfileVersion)>,
-    /// The maintenance policy.
-    pub policy: Option<MaintenancePolicySpec>,
 }
 
 impl MemberView {
@@ -1133,14 +1135,12 @@ pub(crate) fn member_view(
             },
         ));
     }
-    let policy = policy_spec(r, scope, &obj.spec)?;
     Ok(Some(MemberView {
         scope: scope.clone(),
         name: name.to_owned(),
         revision: obj.status.revision.max(1),
         spec: obj.spec,
         versions,
-        policy,
     }))
 }
 

@@ -52,6 +52,38 @@ pub enum ExprError {
     },
 }
 
+/// Compiled expressions by source, shared by every run: a definition's expressions are
+/// evaluated once per run and step (a 10,000-cluster fan-out evaluates the same few sources
+/// hundreds of thousands of times). Bounded: emptied when full (sources come from registered
+/// definitions, so it refills with the few that are in use).
+static COMPILED: LazyLock<std::sync::Mutex<std::collections::HashMap<String, Arc<Compiled>>>> =
+    LazyLock::new(Default::default);
+
+/// The most sources kept in [`COMPILED`].
+const MAX_COMPILED: usize = 4096;
+
+/// Like [`compile`], from a process-wide table of compiled expressions.
+///
+/// # Errors
+/// As [`compile`] (errors are not kept).
+pub fn compile_shared(source: &str) -> Result<Arc<Compiled>, ExprError> {
+    let table = || {
+        COMPILED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(c) = table().get(source) {
+        return Ok(Arc::clone(c));
+    }
+    let compiled = Arc::new(compile(source)?);
+    let mut t = table();
+    if t.len() >= MAX_COMPILED {
+        t.clear();
+    }
+    t.insert(source.to_owned(), Arc::clone(&compiled));
+    Ok(compiled)
+}
+
 /// A compiled, cost-checked CEL expression.
 #[derive(Debug)]
 pub struct Compiled {
@@ -384,6 +416,18 @@ impl<'a> Scope<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn shared_compilations_are_reused_and_errors_are_not_kept() {
+        let a = compile_shared("inputs.x + 1").unwrap();
+        let b = compile_shared("inputs.x + 1").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(matches!(
+            compile_shared("nope.x"),
+            Err(ExprError::UnknownRoot(_))
+        ));
+        assert!(!COMPILED.lock().unwrap().contains_key("nope.x"));
+    }
 
     #[test]
     fn evaluates_the_design_examples() {

@@ -283,22 +283,6 @@ pub fn desired_digest(d: &DesiredCluster) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(&json)))
 }
 
-/// The `os` and `k8s` layers of a stack, with their values parsed when they are YAML, so that
-/// comments and formatting do not count as changes.
-fn machine_layers(layers: &[DesiredLayer]) -> Vec<(&RenderedLayer, Option<serde_json::Value>)> {
-    layers
-        .iter()
-        .map(|d| &d.layer)
-        .filter(|l| matches!(l.layer, Layer::Os | Layer::K8s))
-        .map(|l| {
-            (
-                l,
-                serde_saphyr::from_str::<serde_json::Value>(&l.values).ok(),
-            )
-        })
-        .collect()
-}
-
 /// Whether going from `old` to `new` replaces machines (DESIGN §5.3): an `os` or `k8s` layer
 /// appears or disappears, or its pack, version, values or manifests differ. Values are compared
 /// as YAML data (comments, key order and layout do not matter) when both sides parse, as text
@@ -306,17 +290,33 @@ fn machine_layers(layers: &[DesiredLayer]) -> Vec<(&RenderedLayer, Option<serde_
 pub fn replaces_machines(old: &[DesiredLayer], new: &[DesiredLayer]) -> bool {
     let (a, b) = (machine_layers(old), machine_layers(new));
     a.len() != b.len()
-        || a.iter().zip(&b).any(|((x, xv), (y, yv))| {
-            let values_differ = match (xv, yv) {
-                (Some(xv), Some(yv)) => xv != yv,
-                _ => x.values != y.values,
-            };
+        || a.iter().zip(&b).any(|(x, y)| {
             x.name != y.name
                 || x.layer != y.layer
                 || x.version != y.version
                 || x.manifests != y.manifests
-                || values_differ
+                || (x.values != y.values && !same_yaml_data(&x.values, &y.values))
         })
+}
+
+/// The `os` and `k8s` layers of a stack.
+fn machine_layers(layers: &[DesiredLayer]) -> Vec<&RenderedLayer> {
+    layers
+        .iter()
+        .map(|d| &d.layer)
+        .filter(|l| matches!(l.layer, Layer::Os | Layer::K8s))
+        .collect()
+}
+
+/// Whether two texts that differ are the same YAML data (comments, key order and layout do
+/// not count); `false` when either does not parse. Parsing only when the texts differ keeps
+/// the common case (an unchanged layer) free of YAML parsing.
+fn same_yaml_data(a: &str, b: &str) -> bool {
+    let parse = |t: &str| serde_saphyr::from_str::<serde_json::Value>(t).ok();
+    match (parse(a), parse(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
 }
 
 /// `(major, minor, patch)` of a Kubernetes version: `1.31.4`, `v1.31.4`, `1.31`, with any

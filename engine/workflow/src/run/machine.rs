@@ -216,7 +216,7 @@ impl<'a> Tx<'a> {
         result: Option<&Value>,
         item: Option<&Value>,
     ) -> Result<Value, String> {
-        let compiled = expr::compile(source).map_err(|e| e.to_string())?;
+        let compiled = expr::compile_shared(source).map_err(|e| e.to_string())?;
         let inputs = &self.state.inputs;
         let vars = Value::Object(self.state.vars.clone());
         let steps = Value::Object(
