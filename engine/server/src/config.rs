@@ -59,6 +59,9 @@ pub struct Config {
     pub rate_limit_burst: u32,
     /// Largest page a list answers.
     pub max_page_size: usize,
+    /// The database's page cache, in MiB (resident memory; the operating system's file cache
+    /// serves the rest).
+    pub db_cache_mib: usize,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             rate_limit_per_address: 400,
             rate_limit_burst: 400,
             max_page_size: 500,
+            db_cache_mib: 256,
         }
     }
 }

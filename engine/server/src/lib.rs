@@ -90,9 +90,11 @@ pub async fn serve(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let db_path = config.data_dir.join(DATABASE_FILE);
-    let storage = tokio::task::spawn_blocking(move || RedbStorage::open(&db_path))
-        .await?
-        .context("cannot open the store")?;
+    let cache = config.db_cache_mib.max(1).saturating_mul(1024 * 1024);
+    let storage =
+        tokio::task::spawn_blocking(move || RedbStorage::open_with_cache(&db_path, cache))
+            .await?
+            .context("cannot open the store")?;
     let settings = ApiSettings {
         max_body_bytes: config.max_body_bytes,
         rate_per_key: config.rate_limit_per_key,

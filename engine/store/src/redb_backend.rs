@@ -22,13 +22,29 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// The page cache [`RedbStorage::open`] gives redb. redb's own default is 1 GiB per database,
+/// which a 100,000-cluster store fills: resident memory then counts the cache, not the work.
+pub const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
 impl RedbStorage {
-    /// Opens (or creates) the database file at `path` and makes sure every table exists.
+    /// Opens (or creates) the database file at `path` with a [`DEFAULT_CACHE_BYTES`] page
+    /// cache and makes sure every table exists.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the file cannot be opened or was written by a newer format.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path).map_err(backend)?;
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Like [`RedbStorage::open`] with a page cache of `cache_bytes`.
+    ///
+    /// # Errors
+    /// As [`RedbStorage::open`].
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(backend)?;
         let txn = db.begin_write().map_err(backend)?;
         {
             txn.open_table(OBJECTS).map_err(backend)?;

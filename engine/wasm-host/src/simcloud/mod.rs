@@ -146,6 +146,8 @@ pub struct SimCloud {
 /// How often non-durable commits are made durable (group commit): a crash loses at most this
 /// much, and a retried call with the same idempotency key then yields the same operation id.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// The simulated cloud's page cache.
+const SIM_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 impl Drop for SimCloud {
     fn drop(&mut self) {
@@ -188,7 +190,15 @@ impl SimCloud {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| SimError::Storage(e.to_string()))?;
         }
-        Self::init(Database::create(path)?, clock)
+        // A small page cache: the simulated cloud's records are read back rarely (polls and
+        // describes of recent operations); redb's 1 GiB default would count in the server's
+        // resident memory at fleet scale.
+        Self::init(
+            Database::builder()
+                .set_cache_size(SIM_CACHE_BYTES)
+                .create(path)?,
+            clock,
+        )
     }
 
     /// A simulated cloud kept in memory only (tests and benchmarks).
