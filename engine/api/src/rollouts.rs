@@ -714,7 +714,10 @@ pub fn state_of(
     };
     let paused = match &current {
         Some((_, run)) if run.header.status == "Paused" => {
-            paused_of(&crate::workflows::decode_state(run)?)
+            // With its fan-out items: they are stored apart from the state.
+            paused_of(&fleetplane_runtime::load_state(r, run).map_err(|e| {
+                crate::error::ApiError::internal(format!("run {}: {e}", run.header.id))
+            })?)
         }
         _ => None,
     };

@@ -10,6 +10,7 @@ mod hook;
 #[cfg(feature = "wasm-host")]
 mod provider;
 mod runtime;
+mod state;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use executor::{EffectExecutor, is_internal};
@@ -17,6 +18,7 @@ pub use hook::{Applied, NoHook, TransitionHook};
 #[cfg(feature = "wasm-host")]
 pub use provider::{CallResolver, ProviderCall, ProviderExecutor, provider_answer, provider_op};
 pub use runtime::{Idle, NewRun, Runtime, RuntimeClient, RuntimeConfig, TickReport};
+pub use state::load_state;
 
 use fleetplane_store::StoreError;
 

@@ -3,7 +3,7 @@
 use crate::executor::{EffectExecutor, is_internal};
 use crate::hook::{Applied, NoHook, TransitionHook};
 use crate::{Clock, Result, RuntimeError};
-use fleetplane_store::{RunHeader, RunRecord, Store, WriteOps};
+use fleetplane_store::{RunHeader, Store, WriteOps};
 use fleetplane_workflow::run::{ChildOutcome, RunError, RunScope};
 use fleetplane_workflow::{Definition, Effect, Event, Item, RunState, apply};
 use jiff::Timestamp;
@@ -527,10 +527,9 @@ impl Runtime {
             let (header, mut state) = match self.cache.remove(&run) {
                 Some(c) => c,
                 None => match w.run(&run)? {
-                    Some(RunRecord { header, state }) => {
-                        let s = RunState::from_json(&state)
-                            .map_err(|e| corrupt(format!("run {run}"), e))?;
-                        (header, s)
+                    Some(rec) => {
+                        let s = crate::state::load_state(&*w, &rec)?;
+                        (rec.header, s)
                     }
                     None => {
                         // Events for a run that does not exist: consume them.
@@ -596,7 +595,7 @@ impl Runtime {
                 // A re-driven run takes its cluster back; another run got there first.
                 tracing::warn!(run, cluster = %c, holder, "re-driven run cannot re-take its cluster lock");
             }
-            w.put_run(&header, &to_json("run state", &state)?)?;
+            crate::state::write_state(&mut *w, &header, &mut state)?;
             let entries: Vec<(u64, &[u8])> =
                 journal.iter().map(|(s, b)| (*s, b.as_slice())).collect();
             w.append_journal(&run, &entries)?;

@@ -206,6 +206,13 @@ pub trait ReadOps {
     /// [`StoreError::Backend`] on I/O failures.
     fn journal(&self, run: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>>;
 
+    /// Items `0..count` of `run`'s fan-out, stored apart from its state, in index order.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when one of them is missing; [`StoreError::Backend`] on I/O
+    /// failures.
+    fn run_items(&self, run: &str, count: u32) -> Result<Vec<Vec<u8>>>;
+
     /// The last journal sequence number of `run` (0 when it has none).
     ///
     /// # Errors
@@ -295,6 +302,12 @@ pub trait WriteOps: ReadOps {
     /// # Errors
     /// [`StoreError::Corrupt`] naming the gap when the sequence numbers do not follow on.
     fn append_journal(&mut self, run: &str, entries: &[(u64, &[u8])]) -> Result<()>;
+
+    /// Writes (creates or replaces) fan-out items `(index, body)` of `run`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failures.
+    fn put_run_items(&mut self, run: &str, items: &[(u32, &[u8])]) -> Result<()>;
 
     /// Adds an effect of `run` to the outbox; returns its sequence number.
     ///

@@ -3,7 +3,7 @@
 use crate::key::SEP;
 use crate::tables::{
     self, AUDIT, CLUSTER_LOCKS, EVENTS, INBOX, JOURNAL, META, OBJECT_REFS, OBJECTS, OUTBOX, REFS,
-    RUN_INDEX, RUNS, TIMER_IDS, TIMERS, meta_keys,
+    RUN_INDEX, RUN_ITEMS, RUNS, TIMER_IDS, TIMERS, meta_keys,
 };
 use crate::{
     Envelope, InboxEntry, ListQuery, Log, LogEntry, ObjectKey, OutboxEntry, Page, Precondition,
@@ -55,6 +55,7 @@ impl RedbStorage {
             txn.open_table(RUNS).map_err(backend)?;
             txn.open_table(RUN_INDEX).map_err(backend)?;
             txn.open_table(JOURNAL).map_err(backend)?;
+            txn.open_table(RUN_ITEMS).map_err(backend)?;
             txn.open_table(OUTBOX).map_err(backend)?;
             txn.open_table(TIMERS).map_err(backend)?;
             txn.open_table(TIMER_IDS).map_err(backend)?;
@@ -270,6 +271,28 @@ macro_rules! impl_reads {
                         break;
                     }
                     out.push(id.to_owned());
+                }
+                Ok(out)
+            }
+
+            fn run_items(&self, run: &str, count: u32) -> Result<Vec<Vec<u8>>> {
+                let t = self.txn.open_table(RUN_ITEMS).map_err(backend)?;
+                let mut out = Vec::with_capacity(count as usize);
+                if count == 0 {
+                    return Ok(out);
+                }
+                for entry in t.range((run, 0)..=(run, count - 1)).map_err(backend)? {
+                    let (k, v) = entry.map_err(backend)?;
+                    if k.value().1 as usize != out.len() {
+                        break;
+                    }
+                    out.push(v.value().to_vec());
+                }
+                if out.len() != count as usize {
+                    return Err(StoreError::Corrupt {
+                        key: format!("run-items/{run}/{}", out.len()),
+                        reason: format!("{count} items expected, item {} missing", out.len()),
+                    });
                 }
                 Ok(out)
             }
@@ -570,6 +593,14 @@ impl WriteOps for RedbWrite {
         let mut t = self.txn.open_table(JOURNAL).map_err(backend)?;
         for (seq, body) in entries {
             t.insert((run, *seq), *body).map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn put_run_items(&mut self, run: &str, items: &[(u32, &[u8])]) -> Result<()> {
+        let mut t = self.txn.open_table(RUN_ITEMS).map_err(backend)?;
+        for (index, body) in items {
+            t.insert((run, *index), *body).map_err(backend)?;
         }
         Ok(())
     }

@@ -131,6 +131,10 @@ pub const RUN_INDEX: TableDefinition<'static, &str, ()> = TableDefinition::new("
 /// Run journals: (run id, seq) → JSON journal entry; seq starts at 1 with no gaps.
 pub const JOURNAL: TableDefinition<'static, (&str, u64), &[u8]> =
     TableDefinition::new("journal.v1");
+/// Fan-out items stored apart from their run's state: (run id, item index) → JSON item. A
+/// 100,000-cluster fan-out rewrites only the items a batch changed instead of its whole list.
+pub const RUN_ITEMS: TableDefinition<'static, (&str, u32), &[u8]> =
+    TableDefinition::new("run-items.v1");
 /// The outbox: seq → (run id length u32 BE, run id, JSON effect); deleted when answered.
 pub const OUTBOX: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("outbox.v1");
 /// Durable timers: (fire-at in Unix milliseconds, timer id) → run id; scanned in time order.

@@ -137,3 +137,31 @@ fn outbox_timers_inbox_and_locks_survive_reopening() {
     assert_eq!(r.inbox(10).unwrap().len(), 2);
     assert_eq!(r.cluster_lock("prod").unwrap(), None);
 }
+
+#[test]
+fn fan_out_items_are_rows_read_back_in_index_order() {
+    let (_d, _p, s) = open();
+    let mut w = s.write().unwrap();
+    w.put_run_items("p", &[(0, b"a"), (1, b"b"), (2, b"c")])
+        .unwrap();
+    w.put_run_items("q", &[(0, b"other run")]).unwrap();
+    w.commit().unwrap();
+    let mut w = s.write().unwrap();
+    w.put_run_items("p", &[(1, b"B")]).unwrap();
+    w.commit().unwrap();
+
+    let r = s.read().unwrap();
+    assert_eq!(
+        r.run_items("p", 3).unwrap(),
+        [b"a".to_vec(), b"B".to_vec(), b"c".to_vec()]
+    );
+    assert_eq!(
+        r.run_items("p", 2).unwrap().len(),
+        2,
+        "only the first `count`"
+    );
+    assert!(r.run_items("p", 0).unwrap().is_empty());
+    let missing = r.run_items("p", 4).unwrap_err();
+    assert!(missing.to_string().contains("item 3 missing"), "{missing}");
+    assert!(r.run_items("nope", 1).is_err());
+}

@@ -134,7 +134,7 @@ pub async fn drive(rt: &mut Runtime, clock: &ManualClock, rounds: usize) -> Idle
 pub fn state(rt: &Runtime, run: &str) -> fleetplane_workflow::RunState {
     let r = rt.store().read().unwrap();
     let rec = r.run(run).unwrap().unwrap();
-    fleetplane_workflow::RunState::from_json(&rec.state).unwrap()
+    fleetplane_runtime::load_state(&*r, &rec).unwrap()
 }
 
 /// Every journal entry of `run`, asserting seq 1.. with no gaps.

@@ -122,6 +122,158 @@ pub struct ItemState {
     pub item: Option<Item>,
 }
 
+/// The items of a fan-out, sorted by name.
+///
+/// A 100,000-cluster fan-out's items are ~11 MB of JSON: rewriting them with the run's state on
+/// every batch dominated a fleet rollout. So the runtime stores them as rows of their own and
+/// rewrites only the rows a batch changed: every change goes through [`Items::get_mut`], which
+/// remembers the index ([`Items::take_changes`]). Once stored apart, the run state serializes
+/// them as `{"stored": n}` (the rows are in the store, see [`Items::attach`]); before that, and
+/// in every state a run's own code builds, as a plain list.
+#[derive(Debug, Clone, Default)]
+pub struct Items {
+    rows: Vec<ItemState>,
+    /// `Some(n)`: `n` rows live in the store (and `rows` is empty until attached).
+    stored: Option<usize>,
+    /// Rows changed since the last [`Items::take_changes`].
+    changed: std::collections::BTreeSet<u32>,
+}
+
+/// What a batch must write of a fan-out's items.
+#[derive(Debug, PartialEq)]
+pub enum ItemChanges<'a> {
+    /// Every row (the items were never stored apart).
+    All(&'a [ItemState]),
+    /// These rows, by index.
+    Some(Vec<(u32, &'a ItemState)>),
+}
+
+impl PartialEq for Items {
+    fn eq(&self, other: &Self) -> bool {
+        self.rows == other.rows && self.stored == other.stored
+    }
+}
+
+impl Items {
+    /// The number of items (stored ones included).
+    pub fn len(&self) -> usize {
+        self.stored.unwrap_or(self.rows.len()).max(self.rows.len())
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The items, in name order (empty while stored rows are not attached).
+    pub fn iter(&self) -> std::slice::Iter<'_, ItemState> {
+        self.rows.iter()
+    }
+
+    /// Item `i` for changing it (recorded for the next write).
+    ///
+    /// # Panics
+    /// When `i` is out of range, as indexing does.
+    pub fn get_mut(&mut self, i: usize) -> &mut ItemState {
+        self.changed.insert(i as u32);
+        &mut self.rows[i]
+    }
+
+    /// The index of the item named `name` (the rows are sorted by name).
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.rows
+            .binary_search_by(|i| i.name.as_str().cmp(name))
+            .ok()
+    }
+
+    /// How many rows live in the store and are not attached yet (`None`: none are).
+    pub fn detached(&self) -> Option<usize> {
+        self.stored.filter(|_| self.rows.is_empty())
+    }
+
+    /// Puts the stored rows back (read from the store after the state).
+    ///
+    /// # Errors
+    /// When their number is not the one the state recorded.
+    pub fn attach(&mut self, rows: Vec<ItemState>) -> Result<(), String> {
+        match self.stored {
+            Some(n) if n == rows.len() => {
+                self.rows = rows;
+                Ok(())
+            }
+            other => Err(format!(
+                "{} fan-out items read, {other:?} stored",
+                rows.len()
+            )),
+        }
+    }
+
+    /// What to write since the last call: every row the first time, then the changed ones.
+    /// From then on the items serialize as stored (`{"stored": n}`).
+    pub fn take_changes(&mut self) -> ItemChanges<'_> {
+        let changed = std::mem::take(&mut self.changed);
+        if self.stored.replace(self.rows.len()).is_none() {
+            return ItemChanges::All(&self.rows);
+        }
+        ItemChanges::Some(
+            changed
+                .into_iter()
+                .filter_map(|i| self.rows.get(i as usize).map(|r| (i, r)))
+                .collect(),
+        )
+    }
+}
+
+impl std::ops::Index<usize> for Items {
+    type Output = ItemState;
+    fn index(&self, i: usize) -> &ItemState {
+        &self.rows[i]
+    }
+}
+
+impl From<Vec<ItemState>> for Items {
+    fn from(rows: Vec<ItemState>) -> Self {
+        Self {
+            rows,
+            stored: None,
+            changed: std::collections::BTreeSet::new(),
+        }
+    }
+}
+
+impl Serialize for Items {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        match self.stored {
+            Some(n) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("stored", &n)?;
+                m.end()
+            }
+            None => self.rows.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Items {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Rows(Vec<ItemState>),
+            Stored { stored: usize },
+        }
+        Ok(match Form::deserialize(d)? {
+            Form::Rows(rows) => rows.into(),
+            Form::Stored { stored } => Self {
+                rows: Vec::new(),
+                stored: Some(stored),
+                changed: std::collections::BTreeSet::new(),
+            },
+        })
+    }
+}
+
 /// One wave of a fan-out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -153,7 +305,7 @@ pub enum Halt {
 #[serde(rename_all = "camelCase")]
 pub struct FanoutState {
     /// Every cluster, sorted by name.
-    pub items: Vec<ItemState>,
+    pub items: Items,
     /// Waves in order.
     pub waves: Vec<WaveState>,
     /// Index of the wave being run.
@@ -257,7 +409,7 @@ impl FanoutState {
             wave_states.pop();
         }
         Self {
-            items: states,
+            items: states.into(),
             waves: wave_states,
             current: 0,
             cursor: 0,
@@ -274,9 +426,7 @@ impl FanoutState {
 
     /// The index of the item named `name`.
     pub fn find(&self, name: &str) -> Option<usize> {
-        self.items
-            .binary_search_by(|i| i.name.as_str().cmp(name))
-            .ok()
+        self.items.find(name)
     }
 
     /// Moves item `i` to `status`, keeping every count right.
@@ -287,7 +437,7 @@ impl FanoutState {
         *self.waves[w].counts.slot(&status) += 1;
         *self.totals.slot(&old) -= 1;
         *self.totals.slot(&status) += 1;
-        self.items[i].status = status;
+        self.items.get_mut(i).status = status;
     }
 
     /// How many children may run now (`None`: no limit): the smaller of the fan-out's limit
@@ -393,5 +543,53 @@ mod tests {
         assert_eq!(f.concurrency_limit(), Some(1)); // min(50% of 3 → 2, wave's 1)
         assert_eq!(f.find("b"), Some(1));
         assert!(!f.budget_exhausted());
+    }
+    fn row(name: &str) -> ItemState {
+        ItemState {
+            name: name.into(),
+            wave: 0,
+            status: ItemStatus::Pending,
+            child: None,
+            detail: None,
+            redrives: 0,
+            item: None,
+        }
+    }
+
+    #[test]
+    fn items_are_written_whole_once_then_only_what_changed() {
+        let mut items: Items = vec![row("a"), row("b"), row("c")].into();
+        assert_eq!(serde_json::to_value(&items).unwrap()[1]["name"], "b");
+        items.get_mut(2).detail = Some("x".into());
+        match items.take_changes() {
+            ItemChanges::All(rows) => assert_eq!(rows.len(), 3),
+            other => panic!("first write is every row, got {other:?}"),
+        }
+        assert_eq!(items.take_changes(), ItemChanges::Some(vec![]));
+        items.get_mut(1).status = ItemStatus::Running;
+        items.get_mut(1).redrives = 1;
+        let changed = match items.take_changes() {
+            ItemChanges::Some(rows) => rows
+                .into_iter()
+                .map(|(i, r)| (i, r.status))
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(changed, vec![(1, ItemStatus::Running)]);
+        // Stored apart: the state carries the count; the rows come back through `attach`.
+        let json = serde_json::to_value(&items).unwrap();
+        assert_eq!(json, serde_json::json!({"stored": 3}));
+        let mut back: Items = serde_json::from_value(json).unwrap();
+        assert_eq!(back.detached(), Some(3));
+        assert_eq!(back.len(), 3);
+        assert!(
+            back.attach(vec![row("a")]).is_err(),
+            "a missing row is an error"
+        );
+        back.attach(items.iter().cloned().collect()).unwrap();
+        assert_eq!(back, items);
+        assert_eq!(back.detached(), None);
+        assert_eq!(back.find("c"), Some(2));
+        assert_eq!(back.take_changes(), ItemChanges::Some(vec![]));
     }
 }

@@ -1405,8 +1405,9 @@ impl<'a> Tx<'a> {
                     };
                     let i = i as usize;
                     f.set_status(i, ItemStatus::Running);
-                    f.items[i].redrives += 1;
-                    f.items[i].detail = None;
+                    let row = f.items.get_mut(i);
+                    row.redrives += 1;
+                    row.detail = None;
                     if let Some(child) = f.items[i].child.clone() {
                         self.effect(Effect::SignalChild {
                             child: child.clone(),
@@ -1435,12 +1436,13 @@ impl<'a> Tx<'a> {
                         if f.items[i].status != ItemStatus::Pending || f.items[i].child.is_some() {
                             continue;
                         }
-                        let item = f.items[i].item.take().unwrap_or_else(|| Item {
-                            name: f.items[i].name.clone(),
+                        let row = f.items.get_mut(i);
+                        let item = row.item.take().unwrap_or_else(|| Item {
+                            name: row.name.clone(),
                             ..Item::default()
                         });
                         let child = child_run_id(&parent, &path, &item.name);
-                        f.items[i].child = Some(child.clone());
+                        row.child = Some(child.clone());
                         f.set_status(i, ItemStatus::Running);
                         self.record(Record::ChildStarted {
                             item: item.name.clone(),
@@ -1529,7 +1531,7 @@ impl<'a> Tx<'a> {
             ChildOutcome::Cancelled => (ItemStatus::Failed, Some("cancelled".to_owned())),
         };
         f.set_status(i, status);
-        f.items[i].detail = detail;
+        f.items.get_mut(i).detail = detail;
         self.record(Record::ChildCompleted { item, outcome });
         self.check_budget_and_pump(f);
     }

@@ -9,7 +9,9 @@ mod keys;
 mod machine;
 mod stuck;
 
-pub use fanout::{FanoutState, ItemState, ItemStatus, LimitSetting, WaveCounts, WaveState};
+pub use fanout::{
+    FanoutState, ItemChanges, ItemState, ItemStatus, Items, LimitSetting, WaveCounts, WaveState,
+};
 pub use keys::{child_run_id, idempotency_key};
 pub use machine::{MAX_VALUE_BYTES, apply};
 pub use stuck::{
@@ -1066,6 +1068,14 @@ impl RunState {
     /// The fan-out's bookkeeping, when a fan-out is the active step.
     pub fn fanout(&self) -> Option<&FanoutState> {
         self.active.as_ref().and_then(|a| a.fanout.as_deref())
+    }
+
+    /// The active fan-out's items, for the runtime to store them apart or attach them.
+    pub fn fanout_items_mut(&mut self) -> Option<&mut Items> {
+        self.active
+            .as_mut()
+            .and_then(|a| a.fanout.as_mut())
+            .map(|f| &mut f.items)
     }
 }
 
