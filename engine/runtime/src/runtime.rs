@@ -377,7 +377,7 @@ impl Runtime {
     pub async fn run_until_idle(&mut self) -> Result<Idle> {
         let mut applied = 0;
         loop {
-            let report = self.tick()?;
+            let report = self.tick_blocking()?;
             applied += report.applied;
             if report.applied > 0 {
                 continue;
@@ -395,6 +395,20 @@ impl Runtime {
                 next_timer,
                 applied,
             });
+        }
+    }
+
+    /// [`Runtime::tick`] from async code: a batch is synchronous store work (reads, apply,
+    /// an fsync) that can take a while at fleet scale; on a multi-threaded runtime the worker
+    /// hands its other tasks (API requests) to another thread for the duration instead of
+    /// holding them behind the batch.
+    fn tick_blocking(&mut self) -> Result<TickReport> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.tick())
+            }
+            _ => self.tick(),
         }
     }
 
