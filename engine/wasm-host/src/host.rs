@@ -1,20 +1,28 @@
 //! The wasmtime-backed provider host.
 //!
-//! One [`wasmtime::Engine`] (async, epoch interruption, the on-disk compilation cache); per
-//! installed provider a compiled component and an [`InstancePre`]; per call a fresh [`Store`]
-//! with memory limits, an epoch deadline and its own `wasi:http` hooks. Nothing of wasmtime
-//! leaves this module: the engine talks to [`ProviderRuntime`].
+//! One [`wasmtime::Engine`] (async, epoch interruption, the on-disk compilation cache, the
+//! pooling instance allocator); per installed provider a compiled component and an
+//! [`InstancePre`]; per call a fresh [`Store`] and a fresh instance, with memory limits, an epoch
+//! deadline and its own `wasi:http` hooks. Nothing of wasmtime leaves this module: the engine
+//! talks to [`ProviderRuntime`].
+//!
+//! A fresh instance per call is a product property (a call never sees another call's memory);
+//! the pooling allocator makes it cheap: instance slots are reserved once and reset between
+//! calls (copy-on-write memory images) instead of being mapped and unmapped on every call.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
-use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    StoreLimits, StoreLimitsBuilder,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -26,6 +34,7 @@ use crate::digest::{self, Digest};
 use crate::error::{CallError, InstallError};
 use crate::manifest::ProviderManifest;
 use crate::outbound::{CallTag, OutboundHooks, OutboundPolicy, OutboundSettings};
+use crate::probe::PhaseSample;
 use crate::simcloud::SimCloud;
 use crate::types::{AccountContext, OpResult, ProviderOp};
 
@@ -40,6 +49,14 @@ pub struct HostConfig {
     pub max_concurrent_per_provider: usize,
     /// Maximum concurrent calls for one cloud account (across providers).
     pub max_concurrent_per_account: usize,
+    /// Maximum provider instances alive at once, across all providers (one per call in flight);
+    /// further calls wait. Sizes the pooling allocator; keep it at least the runtime's limit of
+    /// effects in flight.
+    pub max_instances: usize,
+    /// Use wasmtime's pooling instance allocator (slots reserved once, reset between calls).
+    /// `false`, or a reservation the system refuses, means on-demand allocation (a mapping per
+    /// call).
+    pub pooling: bool,
     /// Epoch tick: the granularity of deadlines.
     pub epoch_tick: Duration,
     /// Where compiled components are cached across restarts (wasmtime's cache, keyed by the
@@ -58,6 +75,8 @@ impl Default for HostConfig {
             memory_limit_bytes: 128 * 1024 * 1024,
             max_concurrent_per_provider: 256,
             max_concurrent_per_account: 64,
+            max_instances: 256,
+            pooling: true,
             epoch_tick: Duration::from_millis(10),
             cache_dir: None,
             max_log_bytes_per_call: 64 * 1024,
@@ -179,6 +198,8 @@ struct Installed {
     digest: Digest,
     pre: InstancePre<CallState>,
     indices: OperationsIndices,
+    /// Linear memories and tables one instance defines: the pool slots a call holds.
+    needs: Needs,
     policy: Arc<OutboundPolicy>,
     permits: Arc<Semaphore>,
     simulated_cloud: bool,
@@ -408,8 +429,152 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// Per-call sandbox limits: the store's limits and, with pooling, the pool's per-component
+/// limits (so both allocators refuse the same components).
+const MAX_CORE_INSTANCES: u32 = 32;
+const MAX_MEMORIES: u32 = 8;
+const MAX_TABLES: u32 = 64;
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// Pool slots reserved per instance slot. A component built for wasm32-wasip2 by Rust defines
+/// one linear memory and two or three tables (its own and the component adapter's shims); a
+/// bigger component takes more slots per call (weighted permits), so it waits instead of
+/// failing when the pool is full.
+const MEMORY_SLOTS_PER_INSTANCE: u32 = 2;
+const TABLE_SLOTS_PER_INSTANCE: u32 = 4;
+
+/// Wasm page size: the pool's memory limit is a whole number of pages.
+const WASM_PAGE: usize = 64 * 1024;
+
+/// Bytes of a slot's linear memory kept mapped between calls and reset in place: a Rust
+/// component's 1 MiB shadow stack, its data and the start of its heap.
+const MEMORY_KEEP_RESIDENT: usize = 4 << 20;
+/// Bytes of a slot's tables kept mapped between calls (8 bytes per element).
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+
+/// How the host allocates provider instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allocator {
+    /// wasmtime's pooling allocator: slots reserved at start, reset between calls.
+    Pooling,
+    /// A mapping per instance, made and unmapped on every call (pooling disabled or its
+    /// reservation refused).
+    OnDemand,
+}
+
+impl std::fmt::Display for Allocator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Allocator::Pooling => "pooling",
+            Allocator::OnDemand => "on-demand",
+        })
+    }
+}
+
+/// The pool slots one instance of a component needs.
+#[derive(Debug, Clone, Copy)]
+struct Needs {
+    memories: u32,
+    tables: u32,
+}
+
+/// How many instances, memories and tables may be alive at once (the pool's size; the same
+/// accounting with on-demand allocation).
+#[derive(Debug, Clone, Copy)]
+struct PoolShape {
+    instances: u32,
+    memories: u32,
+    tables: u32,
+}
+
+impl PoolShape {
+    fn new(max_instances: usize) -> PoolShape {
+        let instances = u32::try_from(max_instances.max(1)).unwrap_or(u32::MAX);
+        PoolShape {
+            instances,
+            memories: instances
+                .saturating_mul(MEMORY_SLOTS_PER_INSTANCE)
+                .max(MAX_MEMORIES),
+            tables: instances
+                .saturating_mul(TABLE_SLOTS_PER_INSTANCE)
+                .max(MAX_TABLES),
+        }
+    }
+
+    /// The pooling allocator's settings: every total a call can need, per-component limits
+    /// equal to the store's, linear memories capped at `memory_limit` bytes.
+    fn pooling_config(&self, memory_limit: usize) -> PoolingAllocationConfig {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(self.instances)
+            .total_stacks(self.instances)
+            .total_core_instances(self.instances.saturating_mul(MAX_CORE_INSTANCES))
+            .max_core_instances_per_component(MAX_CORE_INSTANCES)
+            .total_memories(self.memories)
+            .max_memories_per_component(MAX_MEMORIES)
+            .max_memories_per_module(MAX_MEMORIES)
+            .max_memory_size(memory_limit)
+            .total_tables(self.tables)
+            .max_tables_per_component(MAX_TABLES)
+            .max_tables_per_module(MAX_TABLES)
+            .table_elements(MAX_TABLE_ELEMENTS);
+        // Keep the pages a call touched mapped and reset them in place (found with the
+        // PAGEMAP_SCAN ioctl, Linux 6.7+) instead of `madvise`-ing them away and faulting them
+        // in again on the next call. Without the ioctl wasmtime would `memset` the whole
+        // kept range on every reset, so the default (`madvise`) stays there.
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.pagemap_scan(wasmtime::Enabled::Yes)
+                .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT.min(memory_limit))
+                .table_keep_resident(TABLE_KEEP_RESIDENT);
+        }
+        pool
+    }
+}
+
+/// Permits for pool slots, acquired before instantiation so a call waits for a free slot
+/// instead of failing with "pool exhausted".
+struct Slots {
+    instances: Arc<Semaphore>,
+    memories: Arc<Semaphore>,
+    tables: Arc<Semaphore>,
+}
+
+/// Slots held by one call; released when dropped (after its store).
+struct HeldSlots {
+    _instance: tokio::sync::OwnedSemaphorePermit,
+    _memories: tokio::sync::OwnedSemaphorePermit,
+    _tables: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Slots {
+    fn new(shape: PoolShape) -> Slots {
+        let permits = |n: u32| Arc::new(Semaphore::new(n as usize));
+        Slots {
+            instances: permits(shape.instances),
+            memories: permits(shape.memories),
+            tables: permits(shape.tables),
+        }
+    }
+
+    /// Waits for the slots of one instance needing `needs`. Always acquired in the same order
+    /// (instance, memories, tables), so waiting calls cannot deadlock.
+    async fn acquire(&self, needs: Needs) -> Result<HeldSlots, tokio::sync::AcquireError> {
+        Ok(HeldSlots {
+            _instance: self.instances.clone().acquire_owned().await?,
+            _memories: self
+                .memories
+                .clone()
+                .acquire_many_owned(needs.memories)
+                .await?,
+            _tables: self.tables.clone().acquire_many_owned(needs.tables).await?,
+        })
+    }
+}
+
 struct Inner {
     engine: Engine,
+    allocator: Allocator,
+    slots: Slots,
     linker: Linker<CallState>,
     sim_linker: Linker<CallState>,
     registry: ProviderRegistry,
@@ -455,7 +620,8 @@ const REFUSED_IMPORTS: [(&str, &str); 2] = [
 ];
 
 impl WasmHost {
-    /// Starts a host: builds the engine and linkers and starts the epoch ticker thread.
+    /// Starts a host: builds the engine (with the pooling allocator unless disabled or refused,
+    /// see [`HostConfig::pooling`]) and linkers and starts the epoch ticker thread.
     /// `simcloud` is the simulated cloud the built-in simulator provider drives, if any.
     ///
     /// # Errors
@@ -465,19 +631,8 @@ impl WasmHost {
         simcloud: Option<Arc<SimCloud>>,
     ) -> Result<Self, HostStartError> {
         let err = |e: wasmtime::Error| HostStartError(format!("{e:#}"));
-        let mut wconfig = wasmtime::Config::new();
-        wconfig.wasm_component_model(true);
-        wconfig.epoch_interruption(true);
-        // Bounded guest stacks: deep recursion traps instead of exhausting host memory.
-        wconfig.max_wasm_stack(1024 * 1024);
-        if let Some(dir) = &config.cache_dir {
-            std::fs::create_dir_all(dir).map_err(|e| HostStartError(e.to_string()))?;
-            let dir = std::path::absolute(dir).map_err(|e| HostStartError(e.to_string()))?;
-            let mut cache = wasmtime::CacheConfig::new();
-            cache.with_directory(dir);
-            wconfig.cache(Some(wasmtime::Cache::new(cache).map_err(err)?));
-        }
-        let engine = Engine::new(&wconfig).map_err(err)?;
+        let shape = PoolShape::new(config.max_instances);
+        let (engine, allocator) = build_engine(&config, shape)?;
 
         let mut linker = Linker::<CallState>::new(&engine);
         link_sandbox(&mut linker).map_err(err)?;
@@ -492,6 +647,8 @@ impl WasmHost {
         Ok(WasmHost {
             inner: Arc::new(Inner {
                 engine,
+                allocator,
+                slots: Slots::new(shape),
                 linker,
                 sim_linker,
                 registry: ProviderRegistry::default(),
@@ -507,6 +664,12 @@ impl WasmHost {
     /// The simulated cloud, if the host has one.
     pub fn simcloud(&self) -> Option<&Arc<SimCloud>> {
         self.inner.simcloud.as_ref()
+    }
+
+    /// How this host allocates provider instances ([`Allocator::OnDemand`] when pooling was
+    /// disabled or its reservation refused).
+    pub fn allocator(&self) -> Allocator {
+        self.inner.allocator
     }
 
     /// Compiles, links and registers a verified package under its manifest name, replacing a
@@ -582,6 +745,7 @@ impl WasmHost {
                 crate::manifest::WIT_VERSION
             ))
         })?;
+        let needs = needs_of(&component)?;
         let manifest = package.manifest;
         let policy = Arc::new(OutboundPolicy::new(
             &manifest.name,
@@ -596,6 +760,7 @@ impl WasmHost {
             digest,
             pre,
             indices,
+            needs,
             policy,
             simulated_cloud,
             stats: Stats::default(),
@@ -604,7 +769,14 @@ impl WasmHost {
         if let Ok(mut map) = inner.registry.by_name.write() {
             map.insert(info.name.clone(), installed);
         }
-        tracing::info!(provider = %info.name, version = %info.version, digest = %info.digest, "provider installed");
+        tracing::info!(
+            provider = %info.name,
+            version = %info.version,
+            digest = %info.digest,
+            memories = needs.memories,
+            tables = needs.tables,
+            "provider installed"
+        );
         Ok(info)
     }
 
@@ -638,6 +810,18 @@ impl WasmHost {
         account: &AccountContext,
         op: ProviderOp,
     ) -> Result<OpResult, CallError> {
+        self.call_timed(provider, account, op, None).await
+    }
+
+    /// One call: the only copy of the call path. `phases`, when given, receives how long each
+    /// phase of this call took ([`WasmHost::probe`]).
+    pub(crate) async fn call_timed(
+        &self,
+        provider: &str,
+        account: &AccountContext,
+        op: ProviderOp,
+        phases: Option<&mut PhaseSample>,
+    ) -> Result<OpResult, CallError> {
         let installed = self
             .inner
             .registry
@@ -661,10 +845,18 @@ impl WasmHost {
             .acquire_owned()
             .await
             .map_err(|e| host_failure(e.to_string()))?;
+        // Declared before the store, so dropped after it: the slots are back in the pool first.
+        let _slots = self
+            .inner
+            .slots
+            .acquire(installed.needs)
+            .await
+            .map_err(|e| host_failure(e.to_string()))?;
         installed.stats.calls.fetch_add(1, Ordering::Relaxed);
 
         let config = &self.inner.config;
         let op_name = op.name();
+        let started = Instant::now();
         let stderr = MemoryOutputPipe::new(8 * 1024);
         let state = CallState {
             wasi: WasiCtxBuilder::new().stderr(stderr.clone()).build(),
@@ -680,10 +872,10 @@ impl WasmHost {
             limiter: Limiter {
                 inner: StoreLimitsBuilder::new()
                     .memory_size(config.memory_limit_bytes)
-                    .instances(32)
-                    .tables(64)
-                    .memories(8)
-                    .table_elements(1_000_000)
+                    .instances(MAX_CORE_INSTANCES as usize)
+                    .tables(MAX_TABLES as usize)
+                    .memories(MAX_MEMORIES as usize)
+                    .table_elements(MAX_TABLE_ELEMENTS)
                     .build(),
                 memory_limit: config.memory_limit_bytes,
                 memory_exceeded: false,
@@ -709,11 +901,14 @@ impl WasmHost {
             .clamp(1, u128::from(u64::MAX)) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
+        let store_ready = Instant::now();
 
-        let account_wit = account_to_wit(account);
+        let mut instantiated = None;
         let run = async {
             let instance = installed.pre.instantiate_async(&mut store).await?;
             let guest = installed.indices.load(&mut store, &instance)?;
+            instantiated = Some(Instant::now());
+            let account_wit = account_to_wit(account);
             let result = match &op {
                 ProviderOp::ValidateAccount => guest
                     .call_validate_account(&mut store, &account_wit)
@@ -756,9 +951,20 @@ impl WasmHost {
         // in the host (waiting on HTTP), with a little grace so the epoch trap wins when both
         // fire.
         let outcome = tokio::time::timeout(config.call_deadline + config.epoch_tick * 2, run).await;
+        let returned = Instant::now();
         let secrets = store.data().redact.clone();
         let memory_exceeded = store.data().limiter.memory_exceeded;
+        let teardown = Instant::now();
         drop(store);
+        if let Some(phases) = phases {
+            let instantiated = instantiated.unwrap_or(returned);
+            *phases = PhaseSample {
+                store: store_ready - started,
+                instantiate: instantiated - store_ready,
+                round_trip: returned - instantiated,
+                teardown: teardown.elapsed(),
+            };
+        }
         let failure = match outcome {
             Ok(Ok(Ok(result))) => return Ok(result),
             Ok(Ok(Err(error))) => {
@@ -794,6 +1000,81 @@ impl WasmHost {
         tracing::warn!(provider, account = %account.name, op = op_name, "provider call failed: {failure}");
         Err(failure)
     }
+}
+
+/// Builds the engine: pooling allocator first (when enabled), on-demand if its reservation is
+/// refused (for example under a tight address-space limit), with a log line saying so.
+fn build_engine(
+    config: &HostConfig,
+    shape: PoolShape,
+) -> Result<(Engine, Allocator), HostStartError> {
+    let err = |e: wasmtime::Error| HostStartError(format!("{e:#}"));
+    let mut wconfig = wasmtime::Config::new();
+    wconfig.wasm_component_model(true);
+    wconfig.epoch_interruption(true);
+    // Bounded guest stacks: deep recursion traps instead of exhausting host memory.
+    wconfig.max_wasm_stack(1024 * 1024);
+    if let Some(dir) = &config.cache_dir {
+        std::fs::create_dir_all(dir).map_err(|e| HostStartError(e.to_string()))?;
+        let dir = std::path::absolute(dir).map_err(|e| HostStartError(e.to_string()))?;
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(dir);
+        wconfig.cache(Some(wasmtime::Cache::new(cache).map_err(err)?));
+    }
+    if config.pooling {
+        let memory_limit = config
+            .memory_limit_bytes
+            .max(1)
+            .div_ceil(WASM_PAGE)
+            .saturating_mul(WASM_PAGE);
+        let mut pooled = wconfig.clone();
+        // Each memory slot reserves the per-call limit (plus the default guard region) rather
+        // than 4 GiB, so a host reserves ~90 GiB of address space at the default sizes and
+        // many hosts fit in one process; the price is an explicit bounds check on accesses.
+        pooled.memory_reservation(memory_limit as u64);
+        // Instantiation maps the module's initial memory image copy-on-write; a slot's
+        // memory is reset to it when the call ends (wasmtime's default, stated because the
+        // isolation between calls relies on the reset).
+        pooled.memory_init_cow(true);
+        pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(
+            shape.pooling_config(memory_limit),
+        ));
+        match Engine::new(&pooled) {
+            Ok(engine) => return Ok((engine, Allocator::Pooling)),
+            Err(e) => tracing::warn!(
+                instances = shape.instances,
+                memories = shape.memories,
+                tables = shape.tables,
+                "the pooling allocator's reservation was refused ({e:#}); provider instances \
+                 are allocated on demand"
+            ),
+        }
+    }
+    let engine = Engine::new(&wconfig).map_err(err)?;
+    Ok((engine, Allocator::OnDemand))
+}
+
+/// The pool slots one instance of `component` takes.
+///
+/// # Errors
+/// [`InstallError::Interface`] when it defines more memories or tables than the sandbox allows,
+/// or instantiates an imported core module (its needs are unknown; the sandbox provides none).
+fn needs_of(component: &Component) -> Result<Needs, InstallError> {
+    let required = component.resources_required().ok_or_else(|| {
+        InstallError::Interface(
+            "it instantiates an imported core module, which the sandbox does not provide".into(),
+        )
+    })?;
+    if required.num_memories > MAX_MEMORIES || required.num_tables > MAX_TABLES {
+        return Err(InstallError::Interface(format!(
+            "it defines {} linear memories and {} tables; the sandbox allows at most {} and {}",
+            required.num_memories, required.num_tables, MAX_MEMORIES, MAX_TABLES
+        )));
+    }
+    Ok(Needs {
+        memories: required.num_memories,
+        tables: required.num_tables,
+    })
 }
 
 fn scrub_provider_error(error: &mut crate::types::ProviderError, secrets: &[String]) {
@@ -967,4 +1248,103 @@ fn spawn_ticker(
         })
         .map(|_| ())
         .map_err(|e| HostStartError(format!("epoch ticker: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A core module with an exported 80-page (5 MiB) memory whose byte 0 is 42 (a data
+    /// segment, so the memory has a copy-on-write image):
+    /// `(module (memory (export "memory") 80) (data (i32.const 0) "\2a"))`.
+    const IMAGE_MODULE: &[u8] = &[
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+        0x05, 0x03, 0x01, 0x00, 0x50, // memory section: one memory, min 80 pages
+        0x07, 0x0a, 0x01, 0x06, b'm', b'e', b'm', b'o', b'r', b'y', 0x02,
+        0x00, // export section: "memory" = memory 0
+        0x0b, 0x07, 0x01, 0x00, 0x41, 0x00, 0x0b, 0x01,
+        0x2a, // data section: at i32.const 0, one byte 0x2a
+    ];
+
+    #[test]
+    fn a_reused_pool_slot_starts_from_the_module_image() {
+        let host = WasmHost::new(
+            HostConfig {
+                max_instances: 1,
+                ..HostConfig::default()
+            },
+            None,
+        )
+        .expect("host starts");
+        assert_eq!(host.allocator(), Allocator::Pooling);
+        let engine = &host.inner.engine;
+        let module = wasmtime::Module::new(engine, IMAGE_MODULE).expect("module compiles");
+        // In the image; zero page inside the kept-resident range; beyond it.
+        let offsets = [0usize, 70_000, MEMORY_KEEP_RESIDENT + 300_000];
+        let mut slot = None;
+        for round in 0..3 {
+            let mut store = Store::new(engine, ());
+            let instance = wasmtime::Instance::new(&mut store, &module, &[]).expect("instantiates");
+            let memory = instance
+                .get_memory(&mut store, "memory")
+                .expect("exported memory");
+            let base = memory.data_ptr(&store) as usize;
+            if let Some(previous) = slot {
+                // The same slot (and mapping) as the previous store: what it wrote is gone.
+                assert_eq!(base, previous, "round {round} got another slot");
+            }
+            slot = Some(base);
+            let data = memory.data_mut(&mut store);
+            assert_eq!(
+                offsets.map(|o| data[o]),
+                [0x2a, 0, 0],
+                "round {round} saw the previous store's writes"
+            );
+            for o in offsets {
+                data[o] = 0xa5;
+            }
+        }
+    }
+
+    #[test]
+    fn pooling_can_be_turned_off() {
+        let host = WasmHost::new(
+            HostConfig {
+                pooling: false,
+                ..HostConfig::default()
+            },
+            None,
+        )
+        .expect("host starts");
+        assert_eq!(host.allocator(), Allocator::OnDemand);
+    }
+
+    #[test]
+    fn a_pool_too_big_to_reserve_falls_back_to_on_demand() {
+        // 2^24 instances: petabytes of address space, more than any x86-64/aarch64 process has.
+        let host = WasmHost::new(
+            HostConfig {
+                max_instances: 1 << 24,
+                ..HostConfig::default()
+            },
+            None,
+        )
+        .expect("host starts anyway");
+        assert_eq!(host.allocator(), Allocator::OnDemand);
+    }
+
+    #[test]
+    fn the_pool_has_room_for_the_largest_component_the_sandbox_allows() {
+        for instances in [0, 1, 3, 256, usize::MAX] {
+            let shape = PoolShape::new(instances);
+            assert!(shape.instances >= 1);
+            assert!(shape.memories >= MAX_MEMORIES, "{instances}: {shape:?}");
+            assert!(shape.tables >= MAX_TABLES, "{instances}: {shape:?}");
+        }
+        let shape = PoolShape::new(256);
+        assert_eq!(
+            (shape.instances, shape.memories, shape.tables),
+            (256, 512, 1024)
+        );
+    }
 }

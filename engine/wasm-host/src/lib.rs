@@ -12,15 +12,17 @@ pub mod error;
 mod host;
 pub mod manifest;
 pub mod outbound;
+pub mod probe;
 pub mod simcloud;
 pub mod types;
 
 pub use digest::{Digest, DigestMismatch};
 pub use error::{CallError, InstallError};
 pub use host::{
-    HostConfig, HostStartError, ProviderInfo, ProviderPackage, ProviderRuntime, WasmHost,
+    Allocator, HostConfig, HostStartError, ProviderInfo, ProviderPackage, ProviderRuntime, WasmHost,
 };
 pub use manifest::{AllowedHost, ManifestError, ProviderManifest, WIT_VERSION};
 pub use outbound::{AuditSink, OutboundOutcome, OutboundRecord, OutboundSettings};
+pub use probe::{CallPhases, PhaseStats};
 pub use simcloud::{Clock, Fault, ManualClock, SimCloud, SystemClock};
 pub use types::*;

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,23 +73,61 @@ async fn assert_still_serving(host: &WasmHost) {
 struct TestServer {
     port: u16,
     seen: Arc<Mutex<Vec<(String, String)>>>,
+    gate: Arc<Gate>,
+}
+
+/// Holds every `/gated` request until `threshold` of them have arrived, then lets all through;
+/// records how many were held at once.
+struct Gate {
+    threshold: usize,
+    arrived: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    async fn pass(&self) {
+        let mut open = self.open.subscribe();
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        if self.arrived.fetch_add(1, Ordering::SeqCst) + 1 >= self.threshold {
+            self.open.send_replace(true);
+        }
+        let _ = open.wait_for(|o| *o).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn test_server() -> TestServer {
+    gated_server(usize::MAX).await
+}
+
+async fn gated_server(threshold: usize) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let gate = Arc::new(Gate {
+        threshold,
+        arrived: AtomicUsize::new(0),
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: AtomicUsize::new(0),
+        open: tokio::sync::watch::channel(false).0,
+    });
     let log = seen.clone();
+    let server_gate = gate.clone();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let log = log.clone();
+            let gate = server_gate.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         let log = log.clone();
+                        let gate = gate.clone();
                         async move {
                             let host = req
                                 .headers()
@@ -98,6 +137,9 @@ async fn test_server() -> TestServer {
                                 .to_string();
                             let path = req.uri().path().to_string();
                             log.lock().unwrap().push((host.clone(), path.clone()));
+                            if path == "/gated" {
+                                gate.pass().await;
+                            }
                             let response = match path.as_str() {
                                 "/redirect" => hyper::Response::builder()
                                     .status(302)
@@ -119,7 +161,7 @@ async fn test_server() -> TestServer {
             });
         }
     });
-    TestServer { port, seen }
+    TestServer { port, seen, gate }
 }
 
 fn loopback() -> IpAddr {
@@ -129,6 +171,11 @@ fn loopback() -> IpAddr {
 /// A host whose resolver maps `api.test` and `evil.test` to 127.0.0.1; only `api.test` may
 /// resolve to a private address (a host-side test setting).
 fn http_host(audit: Option<AuditSink>, max_response_bytes: u64) -> WasmHost {
+    host(http_config(audit, max_response_bytes))
+}
+
+/// The settings of [`http_host`].
+fn http_config(audit: Option<AuditSink>, max_response_bytes: u64) -> HostConfig {
     let resolver = StaticResolver::new()
         .with("api.test", &[loopback()])
         .with("evil.test", &[loopback()])
@@ -141,10 +188,10 @@ fn http_host(audit: Option<AuditSink>, max_response_bytes: u64) -> WasmHost {
         audit,
         ..Default::default()
     };
-    host(HostConfig {
+    HostConfig {
         outbound,
         ..Default::default()
-    })
+    }
 }
 
 fn provider_error(r: Result<OpResult, CallError>) -> ProviderError {
@@ -741,4 +788,92 @@ async fn the_simulator_reports_invalid_accounts_with_field_paths() {
             }]
         }
     );
+}
+
+#[tokio::test]
+async fn calls_beyond_the_instance_pool_wait_for_a_slot_and_all_succeed() {
+    const POOL: usize = 4;
+    const CALLS: usize = 6 * POOL;
+    // The server holds requests until POOL calls are inside the sandbox at once, so the pool
+    // is full while the other calls arrive: they must wait for a slot, not fail.
+    let server = gated_server(POOL).await;
+    let host = host(HostConfig {
+        max_instances: POOL,
+        ..http_config(None, 1 << 20)
+    });
+    assert_eq!(host.allocator(), Allocator::Pooling);
+    install(
+        &host,
+        paths::HOSTILE,
+        "hostile",
+        &[format!("http://api.test:{}", server.port)],
+    )
+    .await
+    .unwrap();
+    let url = format!("http://api.test:{}/gated", server.port);
+    let accounts: Vec<AccountContext> = (0..CALLS)
+        .map(|i| {
+            AccountContext::new(
+                format!("acct-{i}"),
+                serde_json::json!({"attack": "http", "url": url}),
+            )
+        })
+        .collect();
+    let results = futures::future::join_all(
+        accounts
+            .iter()
+            .map(|a| host.call("hostile", a, ProviderOp::ValidateAccount)),
+    )
+    .await;
+    for r in results {
+        assert!(identity(r).starts_with("status=200"));
+    }
+    assert_eq!(server.gate.arrived.load(Ordering::SeqCst), CALLS);
+    assert_eq!(server.gate.max_in_flight.load(Ordering::SeqCst), POOL);
+    assert_eq!(host.provider("hostile").unwrap().sandbox_failures, 0);
+}
+
+#[tokio::test]
+async fn the_probe_times_each_phase_on_the_call_path() {
+    for pooling in [true, false] {
+        let host = host(HostConfig {
+            pooling,
+            ..Default::default()
+        });
+        install(&host, paths::NOOP, "noop", &[]).await.unwrap();
+        let account = AccountContext::new("probe", serde_json::json!({}));
+        let phases = host.probe("noop", &account, 5).await.unwrap();
+        assert_eq!(phases.calls, 5);
+        assert_eq!(
+            phases.allocator,
+            if pooling {
+                Allocator::Pooling
+            } else {
+                Allocator::OnDemand
+            }
+        );
+        // The calls went through the real path (counted), and the phases fit in the calls.
+        assert_eq!(host.provider("noop").unwrap().calls, 5);
+        assert!(phases.instantiate.mean > Duration::ZERO);
+        assert!(phases.round_trip.mean > Duration::ZERO);
+        let parts = phases.store.mean
+            + phases.instantiate.mean
+            + phases.round_trip.mean
+            + phases.teardown.mean;
+        assert!(parts <= phases.total.mean, "{phases:?}");
+    }
+    let host = host(HostConfig::default());
+    let account = AccountContext::new("probe", serde_json::json!({}));
+    assert!(matches!(
+        host.probe("missing", &account, 3).await,
+        Err(CallError::UnknownProvider(_))
+    ));
+    // A failing call fails the probe with the call's error.
+    install(&host, paths::HOSTILE, "hostile", &[])
+        .await
+        .unwrap();
+    assert!(matches!(
+        host.probe("hostile", &attack("trap", ""), 3).await,
+        Err(CallError::Trap { .. })
+    ));
 }
