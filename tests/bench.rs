@@ -154,6 +154,9 @@ fn bench_all_reports_every_figure_for_a_small_fleet() {
         "/providerProbe/simulatorValidate/latency/p99Ms",
         "/providerProbe/native/latency/p99Ms",
         "/providerProbe/simulatorOverNative",
+        "/providerProbe/simulatorPhases/instantiate/p50Us",
+        "/providerProbe/simulatorPhases/roundTrip/p50Us",
+        "/providerProbe/simulatorPhases/total/meanUs",
     ] {
         assert!(number(&r, pointer) > 0.0, "{pointer} not positive: {r:#}");
     }

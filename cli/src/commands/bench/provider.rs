@@ -1,14 +1,14 @@
 //! The provider-call probe: an empty provider component call against an empty native call, in
 //! this process, through the same `ProviderRuntime` trait the engine calls.
 //!
-//! The host makes a new `Store` and instantiates the component on every call (no instance is
-//! reused), so one component call is store + instantiation + host→component→host round trip;
-//! the public API cannot time instantiation apart (docs/performance.md says what would).
+//! The host makes a new `Store` and a fresh instance for every call (from wasmtime's pooling
+//! allocator), so one component call is store + instantiation + host→component→host round trip
+//! + teardown; `WasmHost::probe` times those phases apart on the same call path.
 
 use super::report::Latency;
 use anyhow::Context as _;
 use fleetplane_server::wasm_host::{
-    AccountContext, AccountInfo, CallError, Digest, HostConfig, OpResult, ProviderInfo,
+    AccountContext, AccountInfo, CallError, CallPhases, Digest, HostConfig, OpResult, ProviderInfo,
     ProviderManifest, ProviderOp, ProviderPackage, ProviderRuntime, SimCloud, SystemClock,
     WIT_VERSION, WasmHost, components,
 };
@@ -31,6 +31,8 @@ pub struct ProviderProbe {
     pub simulator_install_ms: f64,
     /// `validate-account` on the built-in simulator (parses the account config, answers).
     pub simulator_validate: Series,
+    /// The same calls timed by phase (store, instantiation, round trip, teardown) by the host.
+    pub simulator_phases: CallPhases,
     /// `validate-account` on the empty test component (`providers/testing/noop`), when this
     /// build's component file is present.
     pub noop_validate: Option<Series>,
@@ -137,6 +139,10 @@ pub async fn run(calls: u32) -> anyhow::Result<ProviderProbe> {
     let simulator_install_ms = started.elapsed().as_secs_f64() * 1e3;
     let account = AccountContext::new("bench", serde_json::json!({"timeScale": 0}));
     let simulator_validate = series(&host, &info.name, &account, calls).await?;
+    let simulator_phases = host
+        .probe(&info.name, &account, calls as usize)
+        .await
+        .context("simulator: phase probe")?;
     let noop_validate = match std::fs::read(components::paths::NOOP) {
         Ok(bytes) => {
             let package = ProviderPackage::verify(noop_manifest(), Digest::of(&bytes), bytes)?;
@@ -152,6 +158,7 @@ pub async fn run(calls: u32) -> anyhow::Result<ProviderProbe> {
         simulator_install_ms,
         simulator_over_native: simulator_validate.mean_us / native.mean_us.max(f64::MIN_POSITIVE),
         simulator_validate,
+        simulator_phases,
         noop_validate,
         native,
     })

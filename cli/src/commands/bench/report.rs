@@ -359,6 +359,25 @@ impl Report {
                 pp.calls
             ),
         ));
+        let ph = &pp.simulator_phases;
+        let phase = |s: &fleetplane_server::wasm_host::PhaseStats| {
+            format!(
+                "{:.2} / {:.2} µs",
+                s.p50.as_secs_f64() * 1e6,
+                s.p99.as_secs_f64() * 1e6
+            )
+        };
+        rows.push((
+            "  phases p50 / p99".to_owned(),
+            format!(
+                "store {}, instantiate {}, round trip {}, teardown {} ({} allocator)",
+                phase(&ph.store),
+                phase(&ph.instantiate),
+                phase(&ph.round_trip),
+                phase(&ph.teardown),
+                ph.allocator
+            ),
+        ));
         rows.push((
             "provider call (empty component)".to_owned(),
             pp.noop_validate.as_ref().map_or_else(
