@@ -430,12 +430,19 @@ impl ApiKind for Cluster {
         obj: &mut ObjectOf<Self>,
         old: Option<&ObjectOf<Self>>,
     ) -> ApiResult<Option<u64>> {
+        let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, obj.metadata.name.clone());
+        // The generic write stored `obj` over `old`: account for it in the template's summary.
+        templates::cluster_written(
+            &mut *tx.ops,
+            &key,
+            old.map(templates::member_of).as_ref(),
+            &templates::member_of(obj),
+        )?;
         let workflow = match (old, obj.status.run.as_deref()) {
             (None, _) => "deploy",
             (Some(_), Some("")) => "update",
             _ => return Ok(None),
         };
-        let key = ObjectKey::new(scope.clone(), kinds::CLUSTER, obj.metadata.name.clone());
         let id = start_run(tx, scope, obj, workflow)?;
         obj.status.run = Some(id.clone());
         if workflow == "update" {
@@ -616,16 +623,21 @@ pub fn item_of(project: &str, obj: &ObjectOf<Cluster>) -> Item {
     }
 }
 
-/// Writes the cluster record as the server (no audit; a change event).
+/// Writes the cluster record as the server (no audit; a change event), and keeps its
+/// template's member summary current in the same transaction.
 ///
 /// # Errors
 /// Store errors.
 pub fn save(w: &mut dyn WriteOps, key: &ObjectKey, obj: &ObjectOf<Cluster>) -> ApiResult<u64> {
+    // Only the few fields the summary reads are decoded of the record being replaced.
+    let before = templates::stored_member(&*w, key)?;
     let mut stored = obj.clone();
     stored.metadata.resource_version = String::new();
     stored.status.next_window = None;
     let refs = Cluster::references(&key.scope, obj);
-    Ok(w.put_as(key, &stored, Precondition::Any, &refs)?)
+    let rv = w.put_as(key, &stored, Precondition::Any, &refs)?;
+    templates::cluster_written(w, key, before.as_ref(), &templates::member_of(obj))?;
+    Ok(rv)
 }
 
 /// Loads a cluster record by store key.
@@ -785,6 +797,8 @@ pub fn write_stacks(w: &mut dyn WriteOps, key: &ObjectKey, s: &Stacks) -> ApiRes
 /// # Errors
 /// Store errors.
 pub fn forget(w: &mut dyn WriteOps, key: &ObjectKey, obj: &ObjectOf<Cluster>) -> ApiResult<()> {
+    // Its share of its template's summary, counted before its assignments go.
+    let gone = templates::departing(&*w, key)?;
     w.delete(key, Precondition::Any)?;
     for k in [stacks_key(key), events_key(key)] {
         if w.get(&k)?.is_some() {
@@ -798,7 +812,7 @@ pub fn forget(w: &mut dyn WriteOps, key: &ObjectKey, obj: &ObjectOf<Cluster>) ->
             w.delete(&a, Precondition::Any)?;
         }
     }
-    Ok(())
+    templates::cluster_forgotten(w, gone)
 }
 
 // ---- handlers ----
@@ -1107,11 +1121,8 @@ fn detach(tx: &mut Tx<'_>, scope: &Scope, name: &str) -> ApiResult<ObjectOf<Clus
     new.status.revision = None;
     new.status.desired_revision = None;
     new.metadata.updated_at = Some(tx.now);
-    let a = templates::assignment_key(&ts, &t.name, &key);
-    if tx.ops.get(&a)?.is_some() {
-        tx.ops.delete(&a, Precondition::Any)?;
-    }
-    finish_action(
+    // Saved first: it leaves the template's summary with the share its assignments gave it.
+    let shown = finish_action(
         tx,
         scope,
         &key,
@@ -1119,7 +1130,12 @@ fn detach(tx: &mut Tx<'_>, scope: &Scope, name: &str) -> ApiResult<ObjectOf<Clus
         new,
         "detach",
         format!("detached from template {:?}", t.name),
-    )
+    )?;
+    let a = templates::assignment_key(&ts, &t.name, &key);
+    if tx.ops.get(&a)?.is_some() {
+        tx.ops.delete(&a, Precondition::Any)?;
+    }
+    Ok(shown)
 }
 
 fn finish_action(

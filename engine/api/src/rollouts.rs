@@ -10,7 +10,7 @@
 
 use crate::Routes;
 use crate::auth::Caller;
-use crate::clusters::{self, runtime_key};
+use crate::clusters::runtime_key;
 use crate::error::{ApiError, ApiResult};
 use crate::json;
 use crate::resource::{self, ObjectOf, ObjectPath, rule};
@@ -695,7 +695,10 @@ fn paused_of(st: &fleetplane_workflow::RunState) -> Option<PausedRollout> {
     })
 }
 
-/// The template's rollout state from its clusters' counts and its current/last rollout.
+/// The template's rollout state from its clusters' counts (its member summary: `updating`
+/// is the number of its clusters in phase Updating) and its current/last rollout. O(1): it is
+/// InProgress while the current rollout run is active and a cluster of the template is
+/// updating (whichever run updates it).
 ///
 /// # Errors
 /// Store errors.
@@ -705,6 +708,7 @@ pub fn state_of(
     template: &str,
     total: u64,
     up_to_date: u64,
+    updating: u64,
 ) -> ApiResult<(templates::TemplateState, Option<RolloutSummary>)> {
     use templates::TemplateState as S;
     let rec = read(r, scope, template)?;
@@ -736,8 +740,8 @@ pub fn state_of(
     } else {
         match &current {
             Some((_, h)) if h.status == "Paused" => S::Paused,
-            Some((c, h)) if !h.terminal => {
-                if clusters_updating(r, scope, template, &c.run)? {
+            Some((_, h)) if !h.terminal => {
+                if updating > 0 {
                     S::InProgress
                 } else if up_to_date > 0 {
                     S::PartiallyApplied
@@ -753,24 +757,6 @@ pub fn state_of(
         }
     };
     Ok((state, summary))
-}
-
-/// Whether a cluster of the template is being changed by a child of `run` right now.
-fn clusters_updating(r: &dyn ReadOps, scope: &Scope, template: &str, run: &str) -> ApiResult<bool> {
-    for key in r.referrers(&templates::member_reference(scope, template), 100_000)? {
-        if let Some(c) = clusters::load_key(r, &key)?
-            && let Some(cr) = &c.status.run
-            && let Some(rec) = r.run(cr)?
-            && rec.header.parent.as_deref() == Some(run)
-            && matches!(
-                c.status.phase,
-                fleetplane_domain::cluster::ClusterPhase::Updating
-            )
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 // ---- actions ----
@@ -1056,11 +1042,67 @@ pub fn rollback(
     }))
 }
 
-/// `GET …/cluster-templates/{t}/rollouts`: the current, queued and past rollouts, newest first.
+/// Rollouts per page of `GET …/rollouts` by default, and at most.
+const ROLLOUT_PAGE: (usize, usize) = (20, 100);
+/// Clusters per page of `GET …/rollouts/{run}/clusters` by default, and at most.
+const CLUSTER_PAGE: (usize, usize) = (100, 500);
+/// Journal entries one page of `…/clusters` reads at most while looking for skipped clusters;
+/// past it the page is returned short, with a `continue` token (as object lists do).
+const JOURNAL_SCAN_BUDGET: u64 = 5_000;
+
+/// `limit` and `continue` of a paginated view: a missing limit is `default`, a larger one is
+/// capped at `max`.
+///
+/// # Errors
+/// `ValidationFailed` at `limit` (not a positive integer), `continue` (not a token), or the
+/// name of an unknown parameter.
+fn page_params(
+    q: &std::collections::BTreeMap<String, String>,
+    (default, max): (usize, usize),
+) -> ApiResult<(usize, Option<String>)> {
+    let mut problems = fleetplane_domain::Problems::new();
+    for k in q.keys() {
+        if k != "limit" && k != "continue" {
+            problems.push(k.as_str(), "unknown parameter (limit, continue)");
+        }
+    }
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => default,
+        Some(Ok(n)) if n > 0 => n.min(max),
+        Some(_) => {
+            problems.push("limit", format!("expected an integer from 1 to {max}"));
+            default
+        }
+    };
+    problems.finish()?;
+    let cont = q
+        .get("continue")
+        .map(|c| resource::decode_continue(c))
+        .transpose()?;
+    Ok((limit, cont))
+}
+
+/// The run's fan-out counts, from its own state (its items are rows of their own and are not
+/// read).
+fn run_counts(run: &fleetplane_store::RunRecord) -> ApiResult<Value> {
+    #[derive(Deserialize)]
+    struct Counts {
+        #[serde(default)]
+        counts: Value,
+    }
+    let c: Counts = serde_json::from_slice(&run.state)
+        .map_err(|e| ApiError::internal(format!("run {}: {e}", run.header.id)))?;
+    Ok(c.counts)
+}
+
+/// `GET …/cluster-templates/{t}/rollouts?limit=&continue=`: the queued, current and past
+/// rollouts, newest first (by run id, which orders them by request time), each with its run's
+/// status and counts. Per-cluster timelines are `…/rollouts/{run}/clusters`.
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
     Path(path): Path<ObjectPath>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::BTreeMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let scope = path.scope();
     let name = path.name.clone().unwrap_or_default();
@@ -1068,84 +1110,208 @@ pub async fn history(
         Permission::new(Resource::ClusterTemplate, Verb::Get),
         scope.project(),
     )?;
+    let (limit, after) = page_params(&q, ROLLOUT_PAGE)?;
     let out = state
         .read(move |r| {
             resource::require::<ClusterTemplate>(r, &scope, &name)?;
             let rec = read(r, &scope, &name)?;
-            let mut items = Vec::new();
-            for (state, ro) in rec
+            let mut all: Vec<(&str, &Rollout)> = rec
                 .queued
                 .iter()
                 .map(|q| ("Queued", q))
                 .chain(rec.current.iter().map(|c| ("Current", c)))
-                .chain(rec.history.iter().rev().map(|h| ("Ended", h)))
-            {
-                let run = r.run(&ro.run)?;
+                .chain(rec.history.iter().map(|h| ("Ended", h)))
+                .collect();
+            all.sort_by(|a, b| b.1.run.cmp(&a.1.run));
+            let mut items = Vec::new();
+            let mut rest = all
+                .into_iter()
+                .filter(|(_, ro)| after.as_deref().is_none_or(|a| ro.run.as_str() < a));
+            for (state, ro) in rest.by_ref().take(limit) {
                 let mut v =
                     serde_json::to_value(ro).map_err(|e| ApiError::internal(e.to_string()))?;
                 v["state"] = json!(state);
-                if let Some(run) = run {
+                if let Some(run) = r.run(&ro.run)? {
                     v["status"] = json!(run.header.status);
-                    let st = crate::workflows::decode_state(&run)?;
-                    v["counts"] = serde_json::to_value(st.counts).unwrap_or(Value::Null);
-                    v["clusterTimeline"] = timeline(r, &ro.run)?;
+                    v["counts"] = run_counts(&run)?;
                 }
                 items.push(v);
             }
-            Ok(json!({"items": items}))
+            let mut out = json!({ "items": items });
+            if rest.next().is_some()
+                && let Some(last) = items_last_run(&out)
+            {
+                out["continue"] = json!(resource::encode_continue(&last));
+            }
+            Ok(out)
         })
         .await?;
     Ok(Json(out))
 }
 
-/// Per cluster of a rollout run: each child's status, start, end and last error, and the
-/// clusters its fan-outs skipped with the reason (from the journal's `fanoutPlanned`).
-fn timeline(r: &dyn ReadOps, run: &str) -> ApiResult<Value> {
+fn items_last_run(v: &Value) -> Option<String> {
+    v["items"].as_array()?.last()?["run"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Path of `…/rollouts/{run}/clusters`.
+#[derive(Debug, Deserialize)]
+pub struct RolloutPath {
+    /// The project, on project-scope routes.
+    pub project: Option<String>,
+    /// The template.
+    pub name: String,
+    /// The rollout run.
+    pub run: String,
+}
+
+/// Where a page of a rollout's clusters resumes: in the journal (the clusters its fan-outs
+/// skipped, journal entry `seq` from its `skip`-th skipped cluster), then among its child runs
+/// (after child `id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ClusterCursor {
+    Journal { seq: u64, skip: usize },
+    Children { after: Option<String> },
+}
+
+impl ClusterCursor {
+    fn parse(token: Option<&str>) -> ApiResult<Self> {
+        let bad = || ApiError::field("continue", "not a token from this listing");
+        match token {
+            None => Ok(Self::Journal { seq: 1, skip: 0 }),
+            Some(t) => match t.split_once('.') {
+                Some(("j", rest)) => {
+                    let (seq, skip) = rest.split_once('.').ok_or_else(bad)?;
+                    Ok(Self::Journal {
+                        seq: seq.parse().map_err(|_| bad())?,
+                        skip: skip.parse().map_err(|_| bad())?,
+                    })
+                }
+                Some(("c", id)) if !id.is_empty() => Ok(Self::Children {
+                    after: Some(id.to_owned()),
+                }),
+                _ => Err(bad()),
+            },
+        }
+    }
+
+    fn token(&self) -> String {
+        let raw = match self {
+            Self::Journal { seq, skip } => format!("j.{seq}.{skip}"),
+            Self::Children { after } => format!("c.{}", after.as_deref().unwrap_or_default()),
+        };
+        resource::encode_continue(&raw)
+    }
+}
+
+/// One page of a rollout run's clusters: first those its fan-outs skipped, with the reason
+/// (the journal's `fanoutPlanned`), then each child run with its status, start, end and last
+/// error. Reads at most [`JOURNAL_SCAN_BUDGET`] journal entries and `limit` children.
+fn cluster_page(
+    r: &dyn ReadOps,
+    run: &str,
+    limit: usize,
+    at: ClusterCursor,
+) -> ApiResult<(Vec<Value>, Option<ClusterCursor>)> {
     let mut out = Vec::new();
-    let mut seq = 0;
-    loop {
-        let page = r.journal(run, seq, 1_000)?;
-        let Some(last) = page.last() else { break };
-        seq = last.seq;
-        for e in &page {
-            let v: Value = serde_json::from_slice(&e.body).unwrap_or(Value::Null);
-            if v["record"]["type"] == "fanoutPlanned" {
-                for pair in v["record"]["skippedItems"].as_array().into_iter().flatten() {
-                    out.push(json!({
-                        "cluster": pair[0], "status": "Skipped", "reason": pair[1],
-                    }));
+    let after = match at {
+        ClusterCursor::Children { after } => after,
+        ClusterCursor::Journal { mut seq, mut skip } => {
+            let head = r.journal_head(run)?;
+            let mut scanned = 0;
+            while seq <= head {
+                let page = r.journal(run, seq - 1, 200)?;
+                if page.is_empty() {
+                    break;
+                }
+                for e in &page {
+                    if out.len() >= limit || scanned >= JOURNAL_SCAN_BUDGET {
+                        return Ok((out, Some(ClusterCursor::Journal { seq: e.seq, skip })));
+                    }
+                    scanned += 1;
+                    let v: Value = serde_json::from_slice(&e.body).unwrap_or(Value::Null);
+                    if v["record"]["type"] == "fanoutPlanned" {
+                        let skipped = v["record"]["skippedItems"].as_array();
+                        for pair in skipped.into_iter().flatten().skip(skip) {
+                            if out.len() >= limit {
+                                return Ok((
+                                    out,
+                                    Some(ClusterCursor::Journal { seq: e.seq, skip }),
+                                ));
+                            }
+                            out.push(json!({
+                                "cluster": pair[0], "status": "Skipped", "reason": pair[1],
+                            }));
+                            skip += 1;
+                        }
+                    }
+                    skip = 0;
+                    seq = e.seq + 1;
                 }
             }
+            None
         }
-        if page.len() < 1_000 {
-            break;
+    };
+    let want = limit - out.len();
+    let index = fleetplane_store::RunIndex::Parent(run.to_owned());
+    if want == 0 {
+        let more = !r.runs_by(&index, after.as_deref(), 1)?.is_empty();
+        return Ok((out, more.then_some(ClusterCursor::Children { after })));
+    }
+    let ids = r.runs_by(&index, after.as_deref(), want + 1)?;
+    for id in ids.iter().take(want) {
+        if let Some(rec) = r.run(id)? {
+            let st = crate::workflows::decode_state(&rec)?;
+            out.push(json!({
+                "cluster": rec.header.cluster, "run": id, "status": rec.header.status,
+                "startedAt": st.started_at, "endedAt": st.ended_at, "error": st.error,
+            }));
         }
     }
-    let mut after = None;
-    loop {
-        let ids = r.runs_by(
-            &fleetplane_store::RunIndex::Parent(run.to_owned()),
-            after.as_deref(),
-            500,
-        )?;
-        let Some(last) = ids.last().cloned() else {
-            break;
-        };
-        for id in &ids {
-            if let Some(rec) = r.run(id)? {
-                let st = crate::workflows::decode_state(&rec)?;
-                out.push(json!({
-                    "cluster": rec.header.cluster, "run": id, "status": rec.header.status,
-                    "startedAt": st.started_at, "endedAt": st.ended_at, "error": st.error,
-                }));
+    let next = (ids.len() > want).then(|| ClusterCursor::Children {
+        after: ids.get(want - 1).cloned(),
+    });
+    Ok((out, next))
+}
+
+/// `GET …/cluster-templates/{t}/rollouts/{run}/clusters?limit=&continue=`: the clusters of one
+/// rollout, paginated: skipped ones with their reason, then one entry per child run.
+pub async fn rollout_clusters(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<RolloutPath>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::BTreeMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let scope = Scope::from_project(path.project.as_deref());
+    caller.require(
+        Permission::new(Resource::ClusterTemplate, Verb::Get),
+        scope.project(),
+    )?;
+    let (limit, token) = page_params(&q, CLUSTER_PAGE)?;
+    let at = ClusterCursor::parse(token.as_deref())?;
+    let out = state
+        .read(move |r| {
+            resource::require::<ClusterTemplate>(r, &scope, &path.name)?;
+            let rec = read(r, &scope, &path.name)?;
+            let known = rec
+                .queued
+                .iter()
+                .chain(rec.current.iter())
+                .chain(rec.history.iter())
+                .any(|ro| ro.run == path.run);
+            if !known {
+                return Err(ApiError::not_found("rollout", &path.run));
             }
-        }
-        if ids.len() < 500 {
-            break;
-        }
-        after = Some(last);
-    }
-    Ok(Value::Array(out))
+            let (items, next) = cluster_page(r, &path.run, limit, at)?;
+            let mut out = json!({ "items": items });
+            if let Some(n) = next {
+                out["continue"] = json!(n.token());
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(Json(out))
 }
 
 /// Registers `/plan`, `/rollouts` and the actions (the template routes dispatch POST here).
@@ -1157,6 +1323,11 @@ pub fn routes(r: &mut Routes) {
             &format!("{c}/{{name}}/rollouts"),
             &[axum::http::Method::GET],
             axum::routing::get(history),
+        );
+        r.add(
+            &format!("{c}/{{name}}/rollouts/{{run}}/clusters"),
+            &[axum::http::Method::GET],
+            axum::routing::get(rollout_clusters),
         );
         for a in ["upgrade", "pause", "resume", "rollback"] {
             r.operations

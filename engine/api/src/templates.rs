@@ -18,6 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::routing::get;
 use fleetplane_domain::authz::{Permission, Resource, Verb};
+use fleetplane_domain::cluster::ClusterPhase;
 use fleetplane_domain::error::{index, path};
 use fleetplane_domain::policy::MaintenancePolicySpec;
 use fleetplane_domain::profile::{MASK, ProfileVersionSpec, Variable, ensure_linkable};
@@ -28,7 +29,7 @@ use fleetplane_domain::template::{
 };
 use fleetplane_domain::{ErrorCode, Problems};
 use fleetplane_store::tables::kinds;
-use fleetplane_store::{ObjectKey, Precondition, ReadOps, Reference, Scope, WriteExt};
+use fleetplane_store::{ObjectKey, Precondition, ReadOps, Reference, Scope, WriteExt, WriteOps};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -150,6 +151,9 @@ pub struct MemberClusterStatus {
     /// The template revision the cluster runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
+    /// Where the cluster is in its life.
+    #[serde(default)]
+    pub phase: ClusterPhase,
 }
 
 /// The minimal cluster record a template reads: an object of kind `cluster` in a project,
@@ -410,7 +414,22 @@ fn propose_revision(
     Ok(())
 }
 
-/// The template's status from the store at `now`.
+/// Recounts and stores the summary of template `template` at `revision` with `defs` (its
+/// linked versions' variables), in the write that changes them.
+fn store_recount(
+    tx: &mut Tx<'_>,
+    scope: &Scope,
+    template: &str,
+    revision: u64,
+    defs: &[(&ProfileRef, &[Variable])],
+) -> ApiResult<()> {
+    let s = recount(&*tx.ops, scope, template, revision, defs)?;
+    write_summary(&mut *tx.ops, scope, template, &s)
+}
+
+/// The template's status from the store at `now`: its member counts come from the summary
+/// (O(1) records), recounted in memory only when none is stored for `revision` (a database
+/// from before summaries, until the first write stores one).
 fn compute_status(
     r: &dyn ReadOps,
     scope: &Scope,
@@ -420,42 +439,29 @@ fn compute_status(
     now: jiff::Timestamp,
 ) -> ApiResult<TemplateStatus> {
     let name = &obj.metadata.name;
-    let defs = definitions(&obj.spec, linked);
+    let summary = match read_summary(r, scope, name)? {
+        Some(s) if s.revision == revision => s,
+        _ => recount(r, scope, name, revision, &definitions(&obj.spec, linked))?,
+    };
+    let up_to_date = summary.up_to_date();
     let mut status = TemplateStatus {
         revision,
         profiles: revision_set(&obj.spec, own_scope(scope)),
+        clusters: ClusterCounts {
+            total: summary.total,
+            up_to_date,
+            pending_variables: summary.pending_variables,
+        },
+        variables: summary.variables.clone(),
         ..TemplateStatus::default()
     };
-    let mut zones = BTreeSet::new();
-    for key in members(r, scope, name)? {
-        let cluster = load_member(r, &key)?;
-        let a = assignments_at(r, scope, name, revision, &defs, &key, &cluster)?;
-        status.clusters.total += 1;
-        if cluster.status.revision == Some(revision) {
-            status.clusters.up_to_date += 1;
-        }
-        if is_pending(&a) {
-            status.clusters.pending_variables += 1;
-        }
-        for v in a.values().flat_map(BTreeMap::values) {
-            match v.assignment {
-                Assignment::Pending => status.variables.unresolved += 1,
-                Assignment::Assigned => status.variables.resolved += 1,
-            }
-        }
-        zones.insert(cluster.spec.time_zone.unwrap_or_else(|| "UTC".to_owned()));
-    }
-    let (state, rollout) = crate::rollouts::state_of(
-        r,
-        scope,
-        name,
-        status.clusters.total,
-        status.clusters.up_to_date,
-    )?;
+    let (state, rollout) =
+        crate::rollouts::state_of(r, scope, name, summary.total, up_to_date, summary.updating)?;
     status.state = state;
     status.rollout = rollout;
+    let mut zones: Vec<&str> = summary.zones.keys().map(String::as_str).collect();
     if zones.is_empty() {
-        zones.insert("UTC".to_owned());
+        zones.push("UTC");
     }
     if let Some(policy) = policy_spec(r, scope, &obj.spec)?
         && let Ok(cal) = policy.calendar()
@@ -617,6 +623,20 @@ impl ApiKind for ClusterTemplate {
                 }
             }
         };
+        // The summary's variable tallies depend on the linked versions and the template's
+        // fleet-wide values: recount when they may have changed (or none is stored yet).
+        let recount_needed = match old {
+            None => true,
+            Some(o) => {
+                o.spec.profiles != new.spec.profiles
+                    || read_summary(&*tx.ops, scope, &new.metadata.name)?
+                        .is_none_or(|s| s.revision != revision)
+            }
+        };
+        if recount_needed {
+            let defs = definitions(&new.spec, &linked);
+            store_recount(tx, scope, &new.metadata.name, revision, &defs)?;
+        }
         new.status = compute_status(&*tx.ops, scope, new, revision, &linked, tx.now)?;
         Ok(())
     }
@@ -690,6 +710,10 @@ impl ApiKind for ClusterTemplate {
             ));
         }
         crate::rollouts::forget(&mut *tx.ops, scope, name)?;
+        let summary = summary_key(scope, name);
+        if tx.ops.get(&summary)?.is_some() {
+            tx.ops.delete(&summary, Precondition::Any)?;
+        }
         // Assignment records of clusters that left the template.
         let prefix = format!("{name}/");
         loop {
@@ -826,10 +850,15 @@ fn apply_patch(tx: &mut Tx<'_>, scope: &Scope, name: &str, body: &VariablesPatch
     let linked = linked_specs(&*tx.ops, scope, &t.spec)?;
     let defs = definitions(&t.spec, &linked);
     let mut clusters: BTreeMap<String, (ObjectKey, Assignments)> = BTreeMap::new();
+    let mut before: BTreeMap<String, Contribution> = BTreeMap::new();
+    let mut member: BTreeMap<String, MemberCluster> = BTreeMap::new();
     for key in members(&*tx.ops, scope, name)? {
         let cluster = load_member(&*tx.ops, &key)?;
         let a = assignments_at(&*tx.ops, scope, name, revision, &defs, &key, &cluster)?;
-        clusters.insert(display(scope, &key), (key, a));
+        let d = display(scope, &key);
+        before.insert(d.clone(), contribution(&cluster, Some(&a)));
+        member.insert(d.clone(), cluster);
+        clusters.insert(d, (key, a));
     }
     let mut p = Problems::new();
     let mut changed = BTreeSet::new();
@@ -910,6 +939,7 @@ fn apply_patch(tx: &mut Tx<'_>, scope: &Scope, name: &str, body: &VariablesPatch
     }
     p.finish()?;
     let mut summary = Vec::new();
+    let mut shares = Vec::new();
     for c in &changed {
         if let Some((key, a)) = clusters.get(c) {
             let rec = AssignmentRecord {
@@ -923,8 +953,16 @@ fn apply_patch(tx: &mut Tx<'_>, scope: &Scope, name: &str, body: &VariablesPatch
                 &[],
             )?;
             summary.push(c.clone());
+            if let (Some(b), Some(m)) = (before.get(c), member.get(c)) {
+                shares.push((b.clone(), contribution(m, Some(a))));
+            }
         }
     }
+    update_summary(&mut *tx.ops, scope, name, |s| {
+        for (b, a) in &shares {
+            s.shift(Some(b), Some(a));
+        }
+    })?;
     // Values are not in the audit entry: they may be sensitive; the entry names what changed.
     let what: Vec<serde_json::Value> = body
         .assignments
@@ -979,9 +1017,12 @@ fn schedule_if_behind(
     let Some(view) = member_view(&*tx.ops, scope, name)? else {
         return Ok(());
     };
-    let behind = member_names(&*tx.ops, scope, name)?
-        .iter()
-        .any(|(_, c)| c.status.revision != Some(view.revision));
+    let behind = match read_summary(&*tx.ops, scope, name)? {
+        Some(s) if s.revision == view.revision => s.up_to_date() < s.total,
+        _ => member_names(&*tx.ops, scope, name)?
+            .iter()
+            .any(|(_, c)| c.status.revision != Some(view.revision)),
+    };
     if behind {
         let by = tx.actor.clone();
         crate::rollouts::schedule(
@@ -1169,7 +1210,7 @@ pub(crate) fn stored_assignments(
 /// # Errors
 /// Store errors.
 pub(crate) fn record_new_member(
-    w: &mut dyn fleetplane_store::WriteOps,
+    w: &mut dyn WriteOps,
     view: &MemberView,
     cluster: &ObjectKey,
     values: &BTreeMap<String, BTreeMap<String, String>>,
@@ -1203,11 +1244,461 @@ pub(crate) fn record_new_member(
         revision: view.revision,
         variables,
     };
+    // A member already (a changed spec): its variable share moves from the old record to this
+    // one. A cluster not yet stored or attached adds its share when its record is written.
+    let template = (view.scope.clone(), view.name.clone());
+    let member = match cluster.scope.project() {
+        Some(project) => stored_member(&*w, cluster)?
+            .filter(|m| m.template_in(project).as_ref() == Some(&template)),
+        None => None,
+    };
+    let defs: Vec<(&ProfileRef, &[Variable])> = view
+        .versions
+        .iter()
+        .map(|(p, v)| (p, v.spec.variables.as_slice()))
+        .collect();
+    let before = match &member {
+        Some(m) => Some(assignments_at(
+            &*w,
+            &view.scope,
+            &view.name,
+            view.revision,
+            &defs,
+            cluster,
+            m,
+        )?),
+        None => None,
+    };
     w.put_as(
         &assignment_key(&view.scope, &view.name, cluster),
         &rec,
         Precondition::Any,
         &[],
     )?;
+    if let (Some(m), Some(before)) = (&member, &before) {
+        let after = assignments_at(
+            &*w,
+            &view.scope,
+            &view.name,
+            view.revision,
+            &defs,
+            cluster,
+            m,
+        )?;
+        let (cb, ca) = (contribution(m, Some(before)), contribution(m, Some(&after)));
+        if cb != ca {
+            update_summary(w, &view.scope, &view.name, |s| {
+                s.shift(Some(&cb), Some(&ca));
+            })?;
+        }
+    }
     Ok(())
+}
+
+// ---- the member summary (DESIGN §9: no template read visits every member) ----
+
+/// What a template's status counts of its clusters (kind `templateSummary`, keyed like the
+/// template). It is kept current in the same transaction as every member change: each write of
+/// a cluster record or an assignment record subtracts the member's old [`Contribution`] and adds
+/// the new one; a template save that changes its linked versions recounts it (docs/templates.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateSummary {
+    /// The template revision the variable tallies are for.
+    pub revision: u64,
+    /// Clusters attached to the template.
+    pub total: u64,
+    /// Clusters by the revision they run (`0`: none yet); `upToDate` is the count at the
+    /// template's revision.
+    #[serde(default)]
+    pub by_revision: BTreeMap<u64, u64>,
+    /// Clusters with a Pending variable at `revision`.
+    #[serde(default)]
+    pub pending_variables: u64,
+    /// Assignment counts over every (cluster, variable) of `revision`.
+    #[serde(default)]
+    pub variables: VariableCounts,
+    /// Clusters by time zone (its keys are the zones `nextWindow` is computed in).
+    #[serde(default)]
+    pub zones: BTreeMap<String, u64>,
+    /// Clusters in phase Updating.
+    #[serde(default)]
+    pub updating: u64,
+    /// Clusters in phase Provisioning.
+    #[serde(default)]
+    pub provisioning: u64,
+}
+
+impl TemplateSummary {
+    /// Clusters running the summary's revision.
+    pub fn up_to_date(&self) -> u64 {
+        self.by_revision.get(&self.revision).copied().unwrap_or(0)
+    }
+
+    /// Adds (or, with `add == false`, removes) one member's contribution. Removing never goes
+    /// below zero: a summary is a cache of the members, never a source of panics.
+    fn tally(&mut self, c: &Contribution, add: bool) {
+        fn bump(n: &mut u64, add: bool, by: u64) {
+            *n = if add {
+                n.saturating_add(by)
+            } else {
+                n.saturating_sub(by)
+            };
+        }
+        fn bump_key<K: Ord + Clone>(m: &mut BTreeMap<K, u64>, k: &K, add: bool) {
+            let n = m.entry(k.clone()).or_default();
+            bump(n, add, 1);
+            if *n == 0 {
+                m.remove(k);
+            }
+        }
+        bump(&mut self.total, add, 1);
+        bump_key(&mut self.by_revision, &c.revision, add);
+        bump_key(&mut self.zones, &c.zone, add);
+        match c.phase {
+            ClusterPhase::Updating => bump(&mut self.updating, add, 1),
+            ClusterPhase::Provisioning => bump(&mut self.provisioning, add, 1),
+            _ => {}
+        }
+        if let Some(v) = &c.vars {
+            bump(&mut self.pending_variables, add, u64::from(v.pending));
+            bump(&mut self.variables.resolved, add, v.resolved);
+            bump(&mut self.variables.unresolved, add, v.unresolved);
+        }
+    }
+
+    /// Replaces a member's contribution `before` with `after` (`None`: not a member). Both
+    /// carry their variable share or neither does (then the shares are known to be equal).
+    fn shift(&mut self, before: Option<&Contribution>, after: Option<&Contribution>) {
+        if let Some(b) = before {
+            self.tally(b, false);
+        }
+        if let Some(a) = after {
+            self.tally(a, true);
+        }
+    }
+}
+
+/// A member's variable share: whether it has a Pending variable, and its assignment counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct VarShare {
+    pending: bool,
+    resolved: u64,
+    unresolved: u64,
+}
+
+fn var_share(a: &Assignments) -> VarShare {
+    let mut v = VarShare::default();
+    for x in a.values().flat_map(BTreeMap::values) {
+        match x.assignment {
+            Assignment::Pending => v.unresolved += 1,
+            Assignment::Assigned => v.resolved += 1,
+        }
+    }
+    v.pending = v.unresolved > 0;
+    v
+}
+
+/// One member's share of its template's summary: a pure function of the cluster record and,
+/// for the variable part, its assignments at the summary's revision (what [`assignments_at`]
+/// answers from the assignment record and the template's definitions). `vars` is `None` when
+/// the caller knows the variable part did not change and skipped computing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Contribution {
+    revision: u64,
+    zone: String,
+    phase: ClusterPhase,
+    vars: Option<VarShare>,
+}
+
+/// The contribution of `cluster` (see [`Contribution`]); `assignments` as [`assignments_at`]
+/// answers them, or `None` to leave the variable part out.
+pub(crate) fn contribution(
+    cluster: &MemberCluster,
+    assignments: Option<&Assignments>,
+) -> Contribution {
+    Contribution {
+        revision: cluster.status.revision.unwrap_or(0),
+        zone: cluster
+            .spec
+            .time_zone
+            .clone()
+            .unwrap_or_else(|| "UTC".to_owned()),
+        phase: cluster.status.phase,
+        vars: assignments.map(var_share),
+    }
+}
+
+fn summary_key(scope: &Scope, template: &str) -> ObjectKey {
+    ObjectKey::new(scope.clone(), kinds::TEMPLATE_SUMMARY, template)
+}
+
+/// The stored summary of template `template`, if any.
+///
+/// # Errors
+/// Store errors; `Internal` for an undecodable record.
+pub fn read_summary(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    template: &str,
+) -> ApiResult<Option<TemplateSummary>> {
+    Ok(r.get(&summary_key(scope, template))?
+        .map(|rec| rec.decode::<TemplateSummary>())
+        .transpose()?)
+}
+
+fn write_summary(
+    w: &mut dyn WriteOps,
+    scope: &Scope,
+    template: &str,
+    s: &TemplateSummary,
+) -> ApiResult<()> {
+    w.put_as(&summary_key(scope, template), s, Precondition::Any, &[])?;
+    Ok(())
+}
+
+/// The summary counted from every member: O(members). Used when a revision changes, to
+/// rebuild a missing summary, and by tests as the reference the kept summary must equal.
+///
+/// # Errors
+/// Store errors.
+pub fn recount(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    template: &str,
+    revision: u64,
+    defs: &[(&ProfileRef, &[Variable])],
+) -> ApiResult<TemplateSummary> {
+    let mut s = TemplateSummary {
+        revision,
+        ..TemplateSummary::default()
+    };
+    for key in members(r, scope, template)? {
+        let Some(cluster) = r
+            .get(&key)?
+            .map(|rec| rec.decode::<MemberCluster>())
+            .transpose()?
+        else {
+            continue;
+        };
+        let a = assignments_at(r, scope, template, revision, defs, &key, &cluster)?;
+        s.tally(&contribution(&cluster, Some(&a)), true);
+    }
+    Ok(s)
+}
+
+/// The template's current revision and linked versions (what variable shares are computed
+/// against); `None` when the template does not exist.
+struct Defs {
+    revision: u64,
+    spec: ClusterTemplateSpec,
+    linked: Vec<Option<ProfileVersionSpec>>,
+}
+
+impl Defs {
+    fn load(r: &dyn ReadOps, scope: &Scope, template: &str) -> ApiResult<Option<Self>> {
+        let Some(t) = load::<ClusterTemplate>(r, scope, template)? else {
+            return Ok(None);
+        };
+        let linked = linked_specs(r, scope, &t.spec)?;
+        Ok(Some(Self {
+            revision: t.status.revision.max(1),
+            spec: t.spec,
+            linked,
+        }))
+    }
+
+    fn defs(&self) -> Vec<(&ProfileRef, &[Variable])> {
+        definitions(&self.spec, &self.linked)
+    }
+}
+
+/// Template `template`'s summary counted from every member now, at its current revision
+/// (what the stored summary must equal); `None` when the template does not exist. O(members).
+///
+/// # Errors
+/// Store errors.
+pub fn recounted(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    template: &str,
+) -> ApiResult<Option<TemplateSummary>> {
+    match Defs::load(r, scope, template)? {
+        Some(d) => Ok(Some(recount(r, scope, template, d.revision, &d.defs())?)),
+        None => Ok(None),
+    }
+}
+
+/// Recounts template `template`'s summary from the store as it is now and stores it.
+///
+/// # Errors
+/// Store errors.
+pub fn rebuild_summary(w: &mut dyn WriteOps, scope: &Scope, template: &str) -> ApiResult<()> {
+    match recounted(&*w, scope, template)? {
+        Some(s) => write_summary(w, scope, template, &s),
+        None => Ok(()),
+    }
+}
+
+/// Applies `f` to template `template`'s stored summary. Call it after the change it accounts
+/// for: a missing summary (a database from before summaries) is recounted from the store as it
+/// is then, once, instead.
+fn update_summary(
+    w: &mut dyn WriteOps,
+    scope: &Scope,
+    template: &str,
+    f: impl FnOnce(&mut TemplateSummary),
+) -> ApiResult<()> {
+    match read_summary(&*w, scope, template)? {
+        Some(mut s) => {
+            let before = s.clone();
+            f(&mut s);
+            if s != before {
+                write_summary(w, scope, template, &s)?;
+            }
+            Ok(())
+        }
+        None => rebuild_summary(w, scope, template),
+    }
+}
+
+impl MemberCluster {
+    /// The template this cluster (in project `project`) belongs to: its scope and name.
+    fn template_in(&self, project: &str) -> Option<(Scope, String)> {
+        self.spec
+            .template
+            .as_ref()
+            .map(|t| (template_scope(project, t.scope), t.name.clone()))
+    }
+}
+
+/// The part of a cluster object the summary reads.
+pub(crate) fn member_of(obj: &ObjectOf<crate::clusters::Cluster>) -> MemberCluster {
+    MemberCluster {
+        spec: MemberClusterSpec {
+            template: obj.spec.template.as_ref().map(|t| MemberTemplateRef {
+                name: t.name.clone(),
+                scope: t.scope,
+            }),
+            time_zone: obj.spec.time_zone.clone(),
+            variables: obj.spec.variables.clone(),
+        },
+        status: MemberClusterStatus {
+            revision: obj.status.revision,
+            phase: obj.status.phase,
+        },
+    }
+}
+
+/// Decodes the part of a stored cluster record the summary reads.
+///
+/// # Errors
+/// Store errors; `Internal` for an undecodable record.
+pub(crate) fn stored_member(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Option<MemberCluster>> {
+    Ok(r.get(key)?
+        .map(|rec| rec.decode::<MemberCluster>())
+        .transpose()?)
+}
+
+/// A member's full contribution to `template` (variable share included) from the store now.
+fn full_contribution(
+    r: &dyn ReadOps,
+    (scope, template): (&Scope, &str),
+    d: &Defs,
+    key: &ObjectKey,
+    cluster: &MemberCluster,
+) -> ApiResult<Contribution> {
+    let a = assignments_at(r, scope, template, d.revision, &d.defs(), key, cluster)?;
+    Ok(contribution(cluster, Some(&a)))
+}
+
+/// Keeps the summaries current after cluster record `key` was written: `before` is the record
+/// as it was (`None`: new), `after` as written. Call it after the write.
+///
+/// The lifecycle writes clusters on every transition of a rollout, changing their status only:
+/// then the variable share cannot have changed (its inputs, the cluster's values and its
+/// assignment record, did not), so only the status part is compared, and nothing is written
+/// when it is unchanged. The variable share is computed (reading the template's definitions)
+/// only when the cluster's values or its template changed.
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn cluster_written(
+    w: &mut dyn WriteOps,
+    key: &ObjectKey,
+    before: Option<&MemberCluster>,
+    after: &MemberCluster,
+) -> ApiResult<()> {
+    let Some(project) = key.scope.project() else {
+        return Ok(());
+    };
+    let t_before = before.and_then(|c| c.template_in(project));
+    let t_after = after.template_in(project);
+    match (before, &t_before, &t_after) {
+        (_, None, None) => Ok(()),
+        (Some(b), Some(tb), Some(ta)) if tb == ta && b.spec.variables == after.spec.variables => {
+            let (cb, ca) = (contribution(b, None), contribution(after, None));
+            if cb == ca {
+                return Ok(());
+            }
+            update_summary(w, &ta.0, &ta.1, |s| s.shift(Some(&cb), Some(&ca)))
+        }
+        _ => {
+            if let (Some(b), Some((scope, name))) = (before, &t_before) {
+                let leaves = t_after.as_ref() != Some(&(scope.clone(), name.clone()));
+                if let Some(d) = Defs::load(&*w, scope, name)? {
+                    let cb = full_contribution(&*w, (scope, name), &d, key, b)?;
+                    let ca = if leaves {
+                        None
+                    } else {
+                        Some(full_contribution(&*w, (scope, name), &d, key, after)?)
+                    };
+                    update_summary(w, scope, name, |s| s.shift(Some(&cb), ca.as_ref()))?;
+                }
+                if !leaves {
+                    return Ok(());
+                }
+            }
+            if let Some((scope, name)) = &t_after
+                && let Some(d) = Defs::load(&*w, scope, name)?
+            {
+                let ca = full_contribution(&*w, (scope, name), &d, key, after)?;
+                update_summary(w, scope, name, |s| s.shift(None, Some(&ca)))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What a cluster about to be deleted contributes: compute it before deleting its records and
+/// hand it to [`cluster_forgotten`] after.
+pub(crate) struct Departure(Option<(Scope, String, Contribution)>);
+
+/// The contribution of stored cluster `key` to its template, before it is deleted.
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn departing(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Departure> {
+    let (Some(project), Some(cluster)) = (key.scope.project(), stored_member(r, key)?) else {
+        return Ok(Departure(None));
+    };
+    let Some((scope, name)) = cluster.template_in(project) else {
+        return Ok(Departure(None));
+    };
+    let Some(d) = Defs::load(r, &scope, &name)? else {
+        return Ok(Departure(None));
+    };
+    let c = full_contribution(r, (&scope, &name), &d, key, &cluster)?;
+    Ok(Departure(Some((scope, name, c))))
+}
+
+/// Removes a deleted cluster's contribution (call after deleting its records).
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn cluster_forgotten(w: &mut dyn WriteOps, gone: Departure) -> ApiResult<()> {
+    match gone.0 {
+        Some((scope, name, c)) => update_summary(w, &scope, &name, |s| s.shift(Some(&c), None)),
+        None => Ok(()),
+    }
 }

@@ -87,6 +87,11 @@ pub mod kinds {
     /// A template's rollouts (in its scope, named like the template): the current rollout run,
     /// what is queued behind it, and the history.
     pub const TEMPLATE_ROLLOUTS: Kind = Kind("templateRollouts");
+    /// A template's member summary (in its scope, named like the template): counts of its
+    /// clusters by revision, zone and phase and its variable tallies, kept current in the same
+    /// transaction as every member change so template reads do not visit every member
+    /// (docs/templates.md).
+    pub const TEMPLATE_SUMMARY: Kind = Kind("templateSummary");
 }
 
 /// Every kind, so stored keys can be decoded back to a [`Kind`].
@@ -113,6 +118,7 @@ pub const ALL_KINDS: &[Kind] = &[
     kinds::CLUSTER_EVENTS,
     kinds::TEMPLATE_REVISION,
     kinds::TEMPLATE_ROLLOUTS,
+    kinds::TEMPLATE_SUMMARY,
 ];
 
 /// The [`Kind`] named `name`, if it is one of [`ALL_KINDS`].

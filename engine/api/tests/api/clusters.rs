@@ -76,6 +76,7 @@ async fn deployed_then_patched(f: &mut Fleet, name: &str, label: &str) -> (Value
     assert_eq!(patched["status"]["phase"], "Updating", "{patched}");
     let update = run_of(&patched);
     assert_ne!(update, deploy);
+    f.assert_summary_current("web");
     (c["status"]["appliedStack"].clone(), update)
 }
 
@@ -230,6 +231,7 @@ async fn dev_stage_and_prod_deploy_instantly_with_their_own_machines_versions_an
         assert_eq!(observed.nodes.len(), total);
         assert!(warnings(&f.events(name).await).is_empty(), "{name}");
     }
+    f.assert_summary_current("web");
     insta::assert_snapshot!("deploy_at_time_scale_0", f.journal_log(&runs[2]).await);
 }
 

@@ -379,6 +379,16 @@ impl Fleet {
             .expect("stacks")
     }
 
+    /// Asserts that template `template`'s kept member summary equals a recount of its members.
+    pub(crate) fn assert_summary_current(&self, template: &str) {
+        let r = self.api.state.store.read().expect("read");
+        let scope = fleetplane_store::Scope::Project(PROJECT.into());
+        let kept = fleetplane_api::templates::read_summary(&*r, &scope, template).expect("read");
+        let counted = fleetplane_api::templates::recounted(&*r, &scope, template).expect("count");
+        assert!(kept.is_some(), "template {template} has no summary");
+        assert_eq!(kept, counted, "template {template}");
+    }
+
     /// What the simulated cloud says about cluster `name` of account `account` now.
     pub(crate) async fn observed(&self, account: &str, name: &str) -> ObservedState {
         let c = self.get_cluster(name).await;

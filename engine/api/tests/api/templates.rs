@@ -1,10 +1,11 @@
 //! Cluster templates: composition rules, revisions, locking, delete rules and the variable
-//! assignments of their clusters (DESIGN §4.6, §4.8). Clusters are written to the store as the
-//! minimal records templates read (docs/templates.md), until the clusters API exists.
+//! assignments of their clusters (DESIGN §4.6, §4.8). Clusters are written to the store through
+//! `clusters::save` with only the fields templates read (no cloud account, no deploy run).
 
 use crate::support::*;
 use axum::http::{Method, StatusCode};
-use fleetplane_api::{refs, templates};
+use fleetplane_api::resource::ObjectOf;
+use fleetplane_api::{clusters, refs, templates};
 use fleetplane_store::tables::kinds;
 use fleetplane_store::{ObjectKey, Precondition, Scope};
 use serde_json::{Value, json};
@@ -82,31 +83,25 @@ async fn put(api: &Api, name: &str, body: Value) -> Reply {
     .await
 }
 
-/// Writes a template cluster record (project `default`) running revision `revision`.
+/// Writes a template cluster record (project `default`) running revision `revision`, as the
+/// server writes clusters (`clusters::save`, which keeps the template's summary current).
 fn cluster(api: &Api, name: &str, template: &str, values: Value, revision: u64) {
     let mut w = api.state.store.write().unwrap();
     let key = ObjectKey::project("default", kinds::CLUSTER, name);
     let body = json!({"metadata": {"name": name},
         "spec": {"template": {"name": template}, "timeZone": "Europe/Berlin", "variables": values},
-        "status": {"revision": revision}});
-    let member = templates::member_reference(&Scope::Project("default".into()), template);
-    w.put(
-        &key,
-        body.to_string().as_bytes(),
-        Precondition::Any,
-        &[member],
-    )
-    .unwrap();
+        "status": {"revision": revision, "phase": "Running"}});
+    let obj: ObjectOf<clusters::Cluster> = serde_json::from_value(body).unwrap();
+    clusters::save(&mut *w, &key, &obj).unwrap();
     w.commit().unwrap();
 }
 
+/// Deletes a cluster as the server does once its delete run ends (`clusters::forget`).
 fn remove_cluster(api: &Api, name: &str) {
     let mut w = api.state.store.write().unwrap();
-    w.delete(
-        &ObjectKey::project("default", kinds::CLUSTER, name),
-        Precondition::Any,
-    )
-    .unwrap();
+    let key = ObjectKey::project("default", kinds::CLUSTER, name);
+    let obj = clusters::load_key(&*w, &key).unwrap().unwrap();
+    clusters::forget(&mut *w, &key, &obj).unwrap();
     w.commit().unwrap();
 }
 
@@ -518,4 +513,273 @@ async fn variable_assignments_follow_section_4_8() {
         .await;
     assert_eq!(t.body["status"]["variables"]["unresolved"], 0);
     assert_eq!(t.body["status"]["clusters"]["pendingVariables"], 0);
+}
+
+/// One change to a template's members, as the server makes them.
+#[derive(Debug, Clone)]
+enum MemberOp {
+    /// Writes cluster `c` (new, or replacing it) attached to the template.
+    Put {
+        c: usize,
+        zone: usize,
+        revision: Option<u64>,
+        phase: usize,
+        greeting: Option<u8>,
+    },
+    /// A lifecycle transition: revision and phase only.
+    Status {
+        c: usize,
+        revision: Option<u64>,
+        phase: usize,
+    },
+    /// Another time zone.
+    Zone { c: usize, zone: usize },
+    /// The cluster's own values change.
+    Values {
+        c: usize,
+        greeting: Option<u8>,
+        region: Option<u8>,
+    },
+    /// Deleted (its delete run ended).
+    Forget { c: usize },
+    /// Detached: standalone, its assignments gone.
+    Detach { c: usize },
+    /// A standalone cluster attached again.
+    Attach { c: usize },
+    /// The template links the other base version: a new revision (refused while variables
+    /// are Pending).
+    Revision,
+    /// The template's fleet-wide greeting (`assignStrategy: all`) set or removed: no new
+    /// revision, but the proposals change.
+    FleetValue { value: Option<u8> },
+    /// `PATCH …/variables` of a variable for one cluster or all.
+    Assign {
+        variable: usize,
+        value: u8,
+        only: Option<usize>,
+    },
+}
+
+const ZONES: [&str; 3] = ["Europe/Berlin", "Asia/Tokyo", "America/New_York"];
+const PHASES: [&str; 5] = ["Provisioning", "Running", "Updating", "Failed", "Deleting"];
+const MEMBERS: usize = 5;
+
+fn member_op() -> impl proptest::strategy::Strategy<Value = MemberOp> {
+    use proptest::prelude::*;
+    let c = 0..MEMBERS;
+    let revision = proptest::option::of(1u64..4);
+    prop_oneof![
+        3 => (c.clone(), 0..ZONES.len(), revision.clone(), 0..PHASES.len(),
+              proptest::option::of(0u8..3))
+            .prop_map(|(c, zone, revision, phase, greeting)| MemberOp::Put {
+                c, zone, revision, phase, greeting
+            }),
+        4 => (c.clone(), revision, 0..PHASES.len())
+            .prop_map(|(c, revision, phase)| MemberOp::Status { c, revision, phase }),
+        1 => (c.clone(), 0..ZONES.len()).prop_map(|(c, zone)| MemberOp::Zone { c, zone }),
+        2 => (c.clone(), proptest::option::of(0u8..3), proptest::option::of(0u8..3))
+            .prop_map(|(c, greeting, region)| MemberOp::Values { c, greeting, region }),
+        1 => c.clone().prop_map(|c| MemberOp::Forget { c }),
+        1 => c.clone().prop_map(|c| MemberOp::Detach { c }),
+        1 => c.clone().prop_map(|c| MemberOp::Attach { c }),
+        2 => Just(MemberOp::Revision),
+        1 => proptest::option::of(0u8..3).prop_map(|value| MemberOp::FleetValue { value }),
+        2 => (0usize..2, 0u8..3, proptest::option::of(c))
+            .prop_map(|(variable, value, only)| MemberOp::Assign { variable, value, only }),
+    ]
+}
+
+/// Applies `op` to template `t`'s members (names prefixed with `t`).
+async fn apply_member_op(api: &Api, t: &str, op: &MemberOp, base: &mut &'static str) {
+    let scope = Scope::Project("default".into());
+    let name = |c: usize| format!("{t}-c{c}");
+    let key = |c: usize| ObjectKey::project("default", kinds::CLUSTER, name(c));
+    let load = |c: usize| {
+        let r = api.state.store.read().unwrap();
+        clusters::load_key(&*r, &key(c)).unwrap()
+    };
+    let save = |c: usize, obj: &ObjectOf<clusters::Cluster>| {
+        let mut w = api.state.store.write().unwrap();
+        clusters::save(&mut *w, &key(c), obj).unwrap();
+        w.commit().unwrap();
+    };
+    let values = |greeting: Option<u8>, region: Option<u8>| {
+        let mut m = serde_json::Map::new();
+        if let Some(g) = greeting {
+            m.insert("greeting".into(), json!(format!("g{g}")));
+        }
+        if let Some(r) = region {
+            m.insert("region".into(), json!(format!("r{r}")));
+        }
+        if m.is_empty() {
+            json!({})
+        } else {
+            json!({ "aws-standard": m })
+        }
+    };
+    match op {
+        MemberOp::Put {
+            c,
+            zone,
+            revision,
+            phase,
+            greeting,
+        } => {
+            let body = json!({"metadata": {"name": name(*c)},
+                "spec": {"template": {"name": t}, "timeZone": ZONES[*zone],
+                         "variables": values(*greeting, None)},
+                "status": {"revision": revision, "phase": PHASES[*phase]}});
+            save(*c, &serde_json::from_value(body).unwrap());
+        }
+        MemberOp::Status { c, revision, phase } => {
+            if let Some(mut obj) = load(*c) {
+                obj.status.revision = *revision;
+                obj.status.phase = serde_json::from_value(json!(PHASES[*phase])).unwrap();
+                save(*c, &obj);
+            }
+        }
+        MemberOp::Zone { c, zone } => {
+            if let Some(mut obj) = load(*c) {
+                obj.spec.time_zone = Some(ZONES[*zone].to_owned());
+                save(*c, &obj);
+            }
+        }
+        MemberOp::Values {
+            c,
+            greeting,
+            region,
+        } => {
+            if let Some(mut obj) = load(*c) {
+                obj.spec.variables = serde_json::from_value(values(*greeting, *region)).unwrap();
+                save(*c, &obj);
+            }
+        }
+        MemberOp::Forget { c } => {
+            if let Some(obj) = load(*c) {
+                let mut w = api.state.store.write().unwrap();
+                clusters::forget(&mut *w, &key(*c), &obj).unwrap();
+                w.commit().unwrap();
+            }
+        }
+        MemberOp::Detach { c } => {
+            if let Some(mut obj) = load(*c)
+                && obj.spec.template.take().is_some()
+            {
+                let mut w = api.state.store.write().unwrap();
+                clusters::save(&mut *w, &key(*c), &obj).unwrap();
+                let a = templates::assignment_key(&scope, t, &key(*c));
+                if w.get(&a).unwrap().is_some() {
+                    w.delete(&a, Precondition::Any).unwrap();
+                }
+                w.commit().unwrap();
+            }
+        }
+        MemberOp::Attach { c } => {
+            if let Some(mut obj) = load(*c)
+                && obj.spec.template.is_none()
+            {
+                obj.spec.template = serde_json::from_value(json!({"name": t})).unwrap();
+                save(*c, &obj);
+            }
+        }
+        MemberOp::Revision => {
+            let next = if *base == "1.0.0" { "1.1.0" } else { "1.0.0" };
+            let path = format!("{P}/cluster-templates/{t}");
+            let mut body = api.admin(Method::GET, &path, None).await.body;
+            body["spec"]["profiles"][0]["version"] = json!(next);
+            if put(api, t, body).await.status == StatusCode::OK {
+                *base = next;
+            }
+        }
+        MemberOp::FleetValue { value } => {
+            let path = format!("{P}/cluster-templates/{t}");
+            let mut body = api.admin(Method::GET, &path, None).await.body;
+            body["spec"]["profiles"][0]["variables"] = match value {
+                Some(v) => json!([{"name": "greeting", "value": format!("all{v}"),
+                                   "assignStrategy": "all"}]),
+                None => json!([]),
+            };
+            let r = put(api, t, body).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        }
+        MemberOp::Assign {
+            variable,
+            value,
+            only,
+        } => {
+            let variable = ["greeting", "region"][*variable];
+            let mut e = json!({"profile": "aws-standard",
+                "variable": variable, "value": format!("v{value}")});
+            if let Some(c) = only {
+                e["clusters"] = json!([name(*c)]);
+            }
+            // Refused (400) when the revision has no such variable or the cluster is not a
+            // member: nothing is written then.
+            api.admin(
+                Method::PATCH,
+                &format!("{P}/cluster-templates/{t}/variables"),
+                Some(json!({ "assignments": [e] })),
+            )
+            .await;
+        }
+    }
+}
+
+/// The kept summary equals a full recount after any sequence of member changes, and the
+/// template's status shows it.
+#[test]
+fn the_member_summary_always_equals_a_recount() {
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let api = rt.block_on(async {
+        let api = Api::new().await;
+        setup(&api).await;
+        api
+    });
+    let case = std::sync::atomic::AtomicUsize::new(0);
+    let mut runner = TestRunner::new(Config {
+        cases: 40,
+        ..Config::default()
+    });
+    let ops = proptest::collection::vec(member_op(), 1..24);
+    runner
+        .run(&ops, |ops| {
+            let t = format!(
+                "p{}",
+                case.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            rt.block_on(async {
+                let r = put(&api, &t, template("1.0.0")).await;
+                assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+                let scope = Scope::Project("default".into());
+                let mut base = "1.0.0";
+                for (i, op) in ops.iter().enumerate() {
+                    apply_member_op(&api, &t, op, &mut base).await;
+                    let r = api.state.store.read().unwrap();
+                    let kept = templates::read_summary(&*r, &scope, &t).unwrap();
+                    let counted = templates::recounted(&*r, &scope, &t).unwrap();
+                    assert_eq!(kept, counted, "after op {i} {op:?} of {ops:?}");
+                }
+                let counted = {
+                    let r = api.state.store.read().unwrap();
+                    templates::recounted(&*r, &scope, &t).unwrap().unwrap()
+                };
+                let shown = api
+                    .admin(Method::GET, &format!("{P}/cluster-templates/{t}"), None)
+                    .await
+                    .body;
+                assert_eq!(
+                    shown["status"]["clusters"],
+                    json!({"total": counted.total, "upToDate": counted.up_to_date(),
+                           "pendingVariables": counted.pending_variables})
+                );
+                assert_eq!(
+                    shown["status"]["variables"],
+                    json!({"resolved": counted.variables.resolved,
+                           "unresolved": counted.variables.unresolved})
+                );
+            });
+            Ok(())
+        })
+        .unwrap();
 }
