@@ -50,6 +50,23 @@ async fn call(
         .await
 }
 
+/// Rollout `run`'s per-cluster timeline, every page of `…/rollouts/{run}/clusters`.
+async fn cluster_timeline(server: &Server, run: &str) -> Vec<Value> {
+    let base = format!("/cluster-templates/web/rollouts/{run}/clusters?limit=500");
+    let mut out = Vec::new();
+    let mut url = base.clone();
+    loop {
+        let r = call(server, Method::GET, &url, None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page = r.json();
+        out.extend(page["items"].as_array().into_iter().flatten().cloned());
+        match page["continue"].as_str() {
+            Some(c) => url = format!("{base}&continue={c}"),
+            None => return out,
+        }
+    }
+}
+
 fn cluster_name(i: usize) -> String {
     format!("web-{i:04}")
 }
@@ -330,7 +347,13 @@ async fn a_rollout_to_1000_clusters_survives_twenty_kill_9s() {
         wrong.len()
     );
 
-    // The rollout runs of revision 2; the one Upgrade now named must have succeeded.
+    // The rollout runs of revision 2 with their per-cluster timelines; the one Upgrade now
+    // named must have succeeded.
+    let mut history = history;
+    for i in history.iter_mut().filter(|i| i["revision"] == 2) {
+        let run = i["run"].as_str().unwrap_or_default().to_owned();
+        i["clusterTimeline"] = Value::Array(cluster_timeline(&server, &run).await);
+    }
     let runs: Vec<&Value> = history.iter().filter(|i| i["revision"] == 2).collect();
     for r in &runs {
         eprintln!(

@@ -247,7 +247,7 @@ async fn the_journey_rolls_a_new_version_out_with_upgrade_now() {
         assert_eq!(c["status"]["revision"], 2, "{c:#}");
         assert_eq!(c["status"]["phase"], "Running", "{c:#}");
     }
-    // The history lists the rollouts, newest first, with a per-cluster timeline.
+    // The history lists the rollouts, newest first; each has a per-cluster timeline.
     let h = call(
         &server,
         Method::GET,
@@ -261,10 +261,21 @@ async fn the_journey_rolls_a_new_version_out_with_upgrade_now() {
     let last = &items[0];
     assert_eq!(last["revision"], 2, "{h:#}");
     assert_eq!(last["upgradeNow"], true, "{h:#}");
+    let timeline = call(
+        &server,
+        Method::GET,
+        &format!(
+            "/cluster-templates/web/rollouts/{}/clusters",
+            last["run"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await
+    .json();
     assert_eq!(
-        last["clusterTimeline"].as_array().unwrap().len(),
+        timeline["items"].as_array().unwrap().len(),
         3,
-        "{h:#}"
+        "{timeline:#}"
     );
     call(
         &server,

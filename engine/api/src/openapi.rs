@@ -368,7 +368,13 @@ const OPERATIONS: &[Op] = &[
         "get",
         "/v1/cluster-templates/{name}/rollouts",
         "templates",
-        "The template's rollouts (queued, current, past) with per-cluster timelines",
+        "The template's rollouts (queued, current, past), newest first, each with its run's status and counts (?limit=&continue=)",
+    ),
+    op(
+        "get",
+        "/v1/cluster-templates/{name}/rollouts/{run}/clusters",
+        "templates",
+        "One rollout's clusters: those it skipped with the reason, then each child run with its status, start, end and last error (?limit=&continue=)",
     ),
     with_body(
         op(
@@ -416,7 +422,13 @@ const OPERATIONS: &[Op] = &[
         "get",
         "/v1/projects/{project}/cluster-templates/{name}/rollouts",
         "templates",
-        "The template's rollouts (queued, current, past) with per-cluster timelines",
+        "The template's rollouts (queued, current, past), newest first, each with its run's status and counts (?limit=&continue=)",
+    ),
+    op(
+        "get",
+        "/v1/projects/{project}/cluster-templates/{name}/rollouts/{run}/clusters",
+        "templates",
+        "One rollout's clusters: those it skipped with the reason, then each child run with its status, start, end and last error (?limit=&continue=)",
     ),
     with_body(
         op(
@@ -759,7 +771,7 @@ const OPERATIONS: &[Op] = &[
         "get",
         "/v1/runs/{id}",
         "runs",
-        "Get a run: status, inputs, current step, counts, stuck steps",
+        "Get a run: status, inputs, current step, counts, stuck steps; a fan-out's items and wave members as their numbers unless ?view=full",
     ),
     op(
         "get",
@@ -830,7 +842,7 @@ const OPERATIONS: &[Op] = &[
         "get",
         "/v1/projects/{project}/runs/{id}",
         "runs",
-        "Get a run: status, inputs, current step, counts, stuck steps",
+        "Get a run: status, inputs, current step, counts, stuck steps; a fan-out's items and wave members as their numbers unless ?view=full",
     ),
     op(
         "get",

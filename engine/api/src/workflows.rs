@@ -616,18 +616,74 @@ fn load_run(
     Ok(rec)
 }
 
+/// How much of a fan-out `GET …/runs/{id}` shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum RunView {
+    /// Its counts: the items as their number, each wave's members as their number.
+    #[default]
+    Summary,
+    /// Every item and wave member (O(items): a 100,000-cluster fan-out is ~11 MB).
+    Full,
+}
+
+/// Query of `GET …/runs/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunGetQuery {
+    view: Option<String>,
+}
+
+impl RunGetQuery {
+    fn view(&self) -> ApiResult<RunView> {
+        match self.view.as_deref() {
+            None | Some("summary") => Ok(RunView::Summary),
+            Some("full") => Ok(RunView::Full),
+            Some(_) => Err(ApiError::field("view", "expected summary or full")),
+        }
+    }
+}
+
+/// The child runs a run started, from its own state (O(1)): the clusters of its current (or
+/// last) fan-out that have started one (running, succeeded or failed). A re-driven cluster
+/// counts once.
+fn children_of(st: &RunState) -> usize {
+    st.counts.running + st.counts.succeeded + st.counts.failed
+}
+
+/// Shows the active fan-out of `v["active"]` per `view`: by default its items and each wave's
+/// members as their numbers, so the answer does not grow with the fleet.
+fn show_fanout(v: &mut Value, st: &RunState, view: RunView) {
+    let (Some(f), Some(shown)) = (st.fanout(), v.pointer_mut("/active/fanout")) else {
+        return;
+    };
+    match view {
+        RunView::Summary => {
+            shown["items"] = json!({ "count": f.items.len() });
+            for (i, w) in f.waves.iter().enumerate() {
+                if let Some(wave) = shown.pointer_mut(&format!("/waves/{i}")) {
+                    wave["members"] = json!(w.members.len());
+                }
+            }
+        }
+        RunView::Full => {
+            shown["items"] =
+                serde_json::to_value(f.items.iter().collect::<Vec<_>>()).unwrap_or(Value::Null);
+        }
+    }
+}
+
 fn run_detail(
     wf: &Workflows,
     rec: &fleetplane_store::RunRecord,
-    children: usize,
+    st: &RunState,
+    view: RunView,
 ) -> ApiResult<Value> {
-    let st = decode_state(rec)?;
     let stuck = wf
         .client
         .definition(&st.definition.digest)
-        .map(|d| stuck_steps(&st, &d, jiff::Timestamp::now()))
+        .map(|d| stuck_steps(st, &d, jiff::Timestamp::now()))
         .unwrap_or_default();
-    let mut v = run_summary(&rec.header, &st);
+    let mut v = run_summary(&rec.header, st);
     v["definition"] = serde_json::to_value(&st.definition).unwrap_or(Value::Null);
     v["inputs"] = st.inputs.clone();
     v["vars"] = Value::Object(st.vars.clone());
@@ -636,7 +692,8 @@ fn run_detail(
     v["active"] = serde_json::to_value(&st.active).unwrap_or(Value::Null);
     v["approvals"] = serde_json::to_value(&st.approvals).unwrap_or(Value::Null);
     v["counts"] = serde_json::to_value(st.counts).unwrap_or(Value::Null);
-    v["children"] = json!(children);
+    v["children"] = json!(children_of(st));
+    show_fanout(&mut v, st, view);
     v["generation"] = json!(st.generation);
     v["journalSeq"] = json!(st.journal_seq);
     v["stuck"] = serde_json::to_value(&stuck).unwrap_or(Value::Null);
@@ -648,24 +705,29 @@ async fn get_run(
     State(state): State<AppState>,
     caller: Caller,
     Path(path): Path<RunPath>,
+    Query(q): Query<RunGetQuery>,
 ) -> ApiResult<Json<Value>> {
     let wf = state.workflows()?.clone();
     let id = path.id.clone().unwrap_or_default();
     let project = path.project.clone();
-    let (rec, children) = state
+    let view = q.view()?;
+    let (rec, st) = state
         .read(move |r| {
             let rec = load_run(r, project.as_deref(), &id)?;
-            let children = r
-                .runs_by(&RunIndex::Parent(id.clone()), None, 100_000)?
-                .len();
-            Ok((rec, children))
+            // The fan-out's items are rows of their own: read only when asked for.
+            let st = match view {
+                RunView::Summary => decode_state(&rec)?,
+                RunView::Full => fleetplane_runtime::load_state(r, &rec)
+                    .map_err(|e| ApiError::internal(format!("run {id}: {e}")))?,
+            };
+            Ok((rec, st))
         })
         .await?;
     caller.require(
         Permission::new(Resource::Run, Verb::Get),
         rec.header.project.as_deref(),
     )?;
-    Ok(Json(run_detail(&wf, &rec, children)?))
+    Ok(Json(run_detail(&wf, &rec, &st, view)?))
 }
 
 /// Query of the journal.

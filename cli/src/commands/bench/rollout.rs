@@ -397,12 +397,26 @@ pub async fn run(p: Plan<'_>) -> anyhow::Result<RolloutFigures> {
         .and_then(|items| items.iter().find(|i| i["run"] == run.as_str()))
         .with_context(|| format!("rollout run {run} is not in the template's history"))?;
     let count = |k: &str| item["counts"][k].as_u64().unwrap_or(0);
-    let children: Vec<String> = item["clusterTimeline"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["run"].as_str().map(str::to_owned))
-        .collect();
+    // The per-cluster timeline is its own paginated resource.
+    let mut children: Vec<String> = Vec::new();
+    let mut url = format!("{template}/rollouts/{run}/clusters?limit=500");
+    loop {
+        let page = client
+            .get(&url)
+            .await
+            .context("GET the rollout's clusters")?;
+        children.extend(
+            page["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["run"].as_str().map(str::to_owned)),
+        );
+        match page["continue"].as_str() {
+            Some(c) => url = format!("{template}/rollouts/{run}/clusters?limit=500&continue={c}"),
+            None => break,
+        }
+    }
     let (sampled_children, per_child) = sample_children(client, project, &children).await?;
     let root_entries = root["journalSeq"].as_u64().unwrap_or(0);
     let total = root_entries as f64 + per_child * children.len() as f64;

@@ -240,6 +240,49 @@ pub async fn history(ctx: &Ctx, scope: &Scope<'_>, name: &str) -> anyhow::Result
     }
 }
 
+/// The first page of `path`'s rollouts (newest first), with the per-cluster timeline of the
+/// entry of run `run` (read page by page from `…/rollouts/{run}/clusters`) as its
+/// `clusterTimeline`.
+async fn rollouts_with_timeline(ctx: &Ctx, path: &str, run: Option<&str>) -> anyhow::Result<Value> {
+    let mut history = ctx
+        .client
+        .get(&format!("{path}/rollouts"))
+        .await
+        .context("cannot get the rollouts")?;
+    let Some(run) = run else {
+        return Ok(history);
+    };
+    let Some(entry) = history
+        .get_mut("items")
+        .and_then(Value::as_array_mut)
+        .and_then(|items| items.iter_mut().find(|i| field(i, "/run") == run))
+    else {
+        return Ok(history);
+    };
+    let mut timeline = Vec::new();
+    let mut url = format!("{path}/rollouts/{run}/clusters?limit=500");
+    loop {
+        let page = ctx
+            .client
+            .get(&url)
+            .await
+            .with_context(|| format!("cannot get the clusters of rollout {run}"))?;
+        timeline.extend(
+            page.get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        match page.get("continue").and_then(Value::as_str) {
+            Some(c) => url = format!("{path}/rollouts/{run}/clusters?limit=500&continue={c}"),
+            None => break,
+        }
+    }
+    entry["clusterTimeline"] = Value::Array(timeline);
+    Ok(history)
+}
+
 /// The history entry of run `run`, if listed.
 fn entry_of<'a>(history: &'a Value, run: &str) -> Option<&'a Value> {
     history
@@ -424,9 +467,11 @@ pub async fn status(ctx: &Ctx, scope: &Scope<'_>, name: &str) -> anyhow::Result<
         .get(&scope.path(name))
         .await
         .with_context(|| format!("cannot get {what}"))?;
-    let history = ctx
-        .client
-        .get(&format!("{}/rollouts", scope.path(name)))
+    let current = template
+        .pointer("/status/rollout/run")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let history = rollouts_with_timeline(ctx, &scope.path(name), current.as_deref())
         .await
         .with_context(|| format!("cannot get the rollouts of {what}"))?;
     let doc = status_doc(&template, &history);
@@ -669,9 +714,7 @@ async fn wait(
             .get(&path)
             .await
             .with_context(|| format!("cannot get {what}"))?;
-        let history = ctx
-            .client
-            .get(&format!("{path}/rollouts"))
+        let history = rollouts_with_timeline(ctx, &path, Some(run))
             .await
             .with_context(|| format!("cannot get the rollouts of {what}"))?;
         let entry = entry_of(&history, run);

@@ -298,6 +298,7 @@ async fn the_seed_journey_waits_for_variables_then_for_sunday_in_each_zone() {
         assert_eq!(c["status"]["phase"], "Running", "{c:#}");
         assert_eq!(updates(&f, name).await, 1, "{name}");
     }
+    f.assert_summary_current("web");
     insta::assert_snapshot!(f.journal_log(&run).await);
 }
 
@@ -326,6 +327,26 @@ fn def(name: &str, zone: &str, labels: Value) -> ClusterDef {
 }
 
 /// The rollout history of template `web`, newest first.
+/// Every cluster of rollout `run` from `…/rollouts/{run}/clusters`, `limit` per page.
+async fn cluster_timeline(f: &Fleet, run: &str, limit: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut url = format!("{P}/cluster-templates/web/rollouts/{run}/clusters?limit={limit}");
+    loop {
+        let page = f.ok(Method::GET, &url, None).await;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= limit, "{page:#}");
+        out.extend(items);
+        match page["continue"].as_str() {
+            Some(c) => {
+                url = format!(
+                    "{P}/cluster-templates/web/rollouts/{run}/clusters?limit={limit}&continue={c}"
+                );
+            }
+            None => return out,
+        }
+    }
+}
+
 async fn history(f: &Fleet) -> Vec<Value> {
     f.ok(
         Method::GET,
@@ -388,6 +409,32 @@ async fn revisions_saved_before_a_window_are_skipped_straight_to_the_newest() {
         ],
         "{h:#?}"
     );
+    // One rollout per page, newest first, with a token to the next.
+    let rollouts = format!("{P}/cluster-templates/web/rollouts");
+    let first = f
+        .ok(Method::GET, &format!("{rollouts}?limit=1"), None)
+        .await;
+    assert_eq!(
+        first["items"].as_array().map(Vec::len),
+        Some(1),
+        "{first:#}"
+    );
+    assert_eq!(first["items"][0]["run"], h[0]["run"]);
+    let token = first["continue"].as_str().expect("a continue token");
+    let second = f
+        .ok(
+            Method::GET,
+            &format!("{rollouts}?limit=1&continue={token}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        second["items"].as_array().map(Vec::len),
+        Some(1),
+        "{second:#}"
+    );
+    assert_eq!(second["items"][0]["run"], h[1]["run"], "{second:#}");
+    assert!(second.get("continue").is_none(), "{second:#}");
 }
 
 #[tokio::test]
@@ -591,6 +638,7 @@ async fn upgrade_now_of_some_clusters_moves_only_those_at_once() {
         assert_eq!(updates(&f, name).await, 1, "{name}");
     }
     assert_eq!(state(&template(&f).await), "Applied");
+    f.assert_summary_current("web");
 }
 
 #[tokio::test]
@@ -692,6 +740,40 @@ async fn a_failure_beyond_the_budget_pauses_and_resume_retries_it() {
         expect(&[("berlin", 2), ("edge", 1), ("new-york", 2), ("tokyo", 2)])
     );
 
+    // The paused run shows its fan-out as numbers unless asked for every item.
+    let summary = f.run(&run).await;
+    let fanout = &summary["active"]["fanout"];
+    assert_eq!(fanout["items"], json!({"count": 4}), "{summary:#}");
+    let members: Vec<&Value> = fanout["waves"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{summary:#}"))
+        .iter()
+        .map(|w| &w["members"])
+        .collect();
+    assert!(members.iter().all(|m| m.is_u64()), "{summary:#}");
+    assert_eq!(
+        summary["children"], 4,
+        "3 succeeded and 1 failed: {summary:#}"
+    );
+    let full = f.run(&format!("{run}?view=full")).await;
+    let items = full["active"]["fanout"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{full:#}"));
+    assert_eq!(items.len(), 4, "{full:#}");
+    assert!(
+        full["active"]["fanout"]["waves"][0]["members"].is_array(),
+        "{full:#}"
+    );
+    let r = f
+        .admin(
+            Method::GET,
+            &format!("/v1/runs/{run}?view=everything"),
+            None,
+        )
+        .await;
+    crate::support::assert_problem(&r, StatusCode::BAD_REQUEST, "ValidationFailed");
+    assert_eq!(r.body["errors"][0]["field"], "view", "{:?}", r.body);
+
     let r = f
         .admin(
             Method::POST,
@@ -761,6 +843,7 @@ async fn a_failure_with_on_failure_rollback_reverts_the_moved_clusters() {
         edge["status"]["profiles"][0]["version"], "1.0.0",
         "{edge:#}"
     );
+    f.assert_summary_current("web");
 }
 
 #[tokio::test]
@@ -859,10 +942,10 @@ async fn a_rollout_says_why_it_skipped_clusters() {
     let done = f.finish(&run, SignedDuration::from_hours(1)).await;
     assert_eq!(done["status"], "Succeeded", "{done:#}");
     let h = history(&f).await;
-    let timeline = h[0]["clusterTimeline"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let run_id = h[0]["run"].as_str().unwrap_or_default().to_owned();
+    let timeline = cluster_timeline(&f, &run_id, 500).await;
+    // Page by page, the same clusters in the same order.
+    assert_eq!(cluster_timeline(&f, &run_id, 1).await, timeline, "{h:#?}");
     let skipped: Vec<(&str, &str)> = timeline
         .iter()
         .filter(|c| c["status"] == "Skipped")
@@ -882,4 +965,36 @@ async fn a_rollout_says_why_it_skipped_clusters() {
         ],
         "{h:#?}"
     );
+
+    // Counts inline, timelines apart; bad parameters name their field.
+    let rollouts = format!("{P}/cluster-templates/web/rollouts");
+    assert!(
+        h[0]["counts"].is_object() && h[0].get("clusterTimeline").is_none(),
+        "{h:#?}"
+    );
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=ten", "limit"),
+        ("continue=%%%", "continue"),
+        ("offset=3", "offset"),
+    ] {
+        let r = f
+            .admin(Method::GET, &format!("{rollouts}?{query}"), None)
+            .await;
+        crate::support::assert_problem(&r, StatusCode::BAD_REQUEST, "ValidationFailed");
+        assert_eq!(r.body["errors"][0]["field"], field, "{query}: {:?}", r.body);
+    }
+    let r = f
+        .admin(
+            Method::GET,
+            &format!("{rollouts}/{run_id}/clusters?continue=bm9wZQ"),
+            None,
+        )
+        .await;
+    crate::support::assert_problem(&r, StatusCode::BAD_REQUEST, "ValidationFailed");
+    assert_eq!(r.body["errors"][0]["field"], "continue", "{:?}", r.body);
+    let r = f
+        .admin(Method::GET, &format!("{rollouts}/nope/clusters"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
 }
