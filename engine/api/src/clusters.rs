@@ -631,6 +631,29 @@ pub fn item_of(project: &str, obj: &ObjectOf<Cluster>) -> Item {
 pub fn save(w: &mut dyn WriteOps, key: &ObjectKey, obj: &ObjectOf<Cluster>) -> ApiResult<u64> {
     // Only the few fields the summary reads are decoded of the record being replaced.
     let before = templates::stored_member(&*w, key)?;
+    write(w, key, before, obj)
+}
+
+/// Like [`save`] for a caller that loaded the record it replaces (`before`, in this
+/// transaction): the lifecycle hook on every cluster transition, which need not read it twice.
+///
+/// # Errors
+/// Store errors.
+pub fn save_over(
+    w: &mut dyn WriteOps,
+    key: &ObjectKey,
+    before: &ObjectOf<Cluster>,
+    obj: &ObjectOf<Cluster>,
+) -> ApiResult<u64> {
+    write(w, key, Some(templates::member_of(before)), obj)
+}
+
+fn write(
+    w: &mut dyn WriteOps,
+    key: &ObjectKey,
+    before: Option<templates::MemberCluster>,
+    obj: &ObjectOf<Cluster>,
+) -> ApiResult<u64> {
     let mut stored = obj.clone();
     stored.metadata.resource_version = String::new();
     stored.status.next_window = None;

@@ -231,7 +231,7 @@ impl Lifecycle {
             return Ok(None);
         }
         obj.metadata.updated_at = Some(t.now);
-        let rv = clusters::save(w, key, &obj)?;
+        let rv = clusters::save_over(w, key, &before, &obj)?;
         Ok(Some(cluster_event(key, "updated", rv, t)))
     }
 
