@@ -387,6 +387,27 @@ async fn rollback_requested(state: &AppState, run: &str) {
     }
 }
 
+/// The change event an `emit` step publishes on `/v1/events`: `(key, type, message, data)` of
+/// the effect, for run `run` of `project`. The runtime's hook publishes it inside the
+/// transition's transaction ([`crate::lifecycle`]); the executor only for effects the hook
+/// leaves to it (a rollback request, which acts before it is published).
+pub(crate) fn emitted_event(
+    project: Option<String>,
+    run: &str,
+    (key, event_type, message, data): (&str, &str, Option<&str>, &Value),
+    time: jiff::Timestamp,
+) -> ChangeEvent {
+    ChangeEvent {
+        id: 0,
+        event_type: event_type.to_owned(),
+        subject: run_path(project.as_deref(), run),
+        time,
+        project,
+        resource: Resource::Run,
+        data: json!({"key": key, "run": run, "message": message, "data": data}),
+    }
+}
+
 async fn emit(
     state: &AppState,
     run: String,
@@ -405,15 +426,12 @@ async fn emit(
         .flatten();
     let written = state
         .write(&Caller::system(), move |tx| {
-            let ev = ChangeEvent {
-                id: 0,
-                event_type: event_type.clone(),
-                subject: run_path(project.as_deref(), &run),
-                time: tx.now,
-                project: project.clone(),
-                resource: Resource::Run,
-                data: json!({"key": key, "run": run, "message": message, "data": data}),
-            };
+            let ev = emitted_event(
+                project,
+                &run,
+                (&key, &event_type, message.as_deref(), &data),
+                tx.now,
+            );
             tx.changed(ev);
             Ok(())
         })

@@ -21,10 +21,10 @@ use crate::state::AppState;
 use fleetplane_domain::authz::Resource;
 use fleetplane_domain::cluster::{ClusterPhase, Health, Node};
 use fleetplane_runtime::{Applied, TransitionHook};
-use fleetplane_store::{Log, ObjectKey, StoreError, WriteOps};
-use fleetplane_workflow::Event;
+use fleetplane_store::{Log, ObjectKey, RunHeader, StoreError, WriteOps};
 use fleetplane_workflow::definition::Operation;
 use fleetplane_workflow::run::{JournalEntry, Record, RunStatus};
+use fleetplane_workflow::{Effect, Event};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
@@ -126,6 +126,36 @@ impl TransitionHook for Lifecycle {
             }
         }
         Ok(())
+    }
+
+    fn perform(
+        &self,
+        w: &mut dyn WriteOps,
+        run: &RunHeader,
+        effect: &Effect,
+        now: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        match effect {
+            // A rollback request acts (a new template revision) before it is published: the
+            // executor does both, outside the batch.
+            Effect::Emit {
+                key,
+                event_type,
+                message,
+                data,
+                ..
+            } if event_type != crate::effects::ROLLBACK_REQUESTED => {
+                let ev = crate::effects::emitted_event(
+                    run.project.clone(),
+                    &run.id,
+                    (key, event_type, message.as_deref(), data),
+                    now,
+                );
+                self.record(w, ev)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn committed(&self) {

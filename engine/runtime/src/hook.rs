@@ -4,7 +4,7 @@
 
 use fleetplane_store::{RunHeader, StoreError, WriteOps};
 use fleetplane_workflow::run::{JournalEntry, RunStatus};
-use fleetplane_workflow::{Event, RunState};
+use fleetplane_workflow::{Effect, Event, RunState};
 use jiff::Timestamp;
 
 /// One applied event of one run, as the hook sees it.
@@ -34,7 +34,26 @@ pub trait TransitionHook: Send + Sync + 'static {
     /// Store failures only (the batch is not committed).
     fn applied(&self, w: &mut dyn WriteOps, t: &Applied<'_>) -> Result<(), StoreError>;
 
-    /// Called once the batch committed: publish what [`TransitionHook::applied`] recorded.
+    /// Offered each external effect a transition produced, before it goes to the outbox. A
+    /// hook that performs it inside the batch's transaction — a domain write that expects no
+    /// answer, such as publishing an event — returns `true`: the effect then reaches neither
+    /// the outbox nor the executor (performed exactly once, with the transition). The default
+    /// performs nothing.
+    ///
+    /// # Errors
+    /// Store failures only (the batch is not committed).
+    fn perform(
+        &self,
+        _w: &mut dyn WriteOps,
+        _run: &RunHeader,
+        _effect: &Effect,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// Called once the batch committed: publish what [`TransitionHook::applied`] and
+    /// [`TransitionHook::perform`] recorded.
     fn committed(&self) {}
 
     /// Called when the batch failed: forget what [`TransitionHook::applied`] recorded.

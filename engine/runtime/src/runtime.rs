@@ -593,7 +593,7 @@ impl Runtime {
                             &mut created,
                             &mut new_effects,
                         )?;
-                    } else {
+                    } else if !self.hook.perform(&mut *w, &h, &e, now)? {
                         let seq = w.push_outbox(&run, &to_json("effect", &e)?)?;
                         new_effects.push((seq, run.clone(), e));
                     }

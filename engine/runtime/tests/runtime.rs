@@ -324,3 +324,78 @@ async fn serve_runs_what_clients_start_until_shutdown() {
     stop.send(()).unwrap();
     task.await.unwrap();
 }
+
+/// Claims `Emit` effects of type `claimed.*` inside the batch; records what it saw.
+#[derive(Default)]
+struct EmittingHook {
+    pending: std::sync::Mutex<Vec<String>>,
+    published: std::sync::Mutex<Vec<String>>,
+}
+
+impl fleetplane_runtime::TransitionHook for EmittingHook {
+    fn applied(
+        &self,
+        _w: &mut dyn fleetplane_store::WriteOps,
+        _t: &fleetplane_runtime::Applied<'_>,
+    ) -> Result<(), fleetplane_store::StoreError> {
+        Ok(())
+    }
+
+    fn perform(
+        &self,
+        w: &mut dyn fleetplane_store::WriteOps,
+        run: &fleetplane_store::RunHeader,
+        effect: &fleetplane_workflow::Effect,
+        _now: jiff::Timestamp,
+    ) -> Result<bool, fleetplane_store::StoreError> {
+        match effect {
+            fleetplane_workflow::Effect::Emit { event_type, .. }
+                if event_type.starts_with("claimed.") =>
+            {
+                // A domain write in the batch's transaction.
+                w.append(fleetplane_store::Log::Events, event_type.as_bytes())?;
+                self.pending
+                    .lock()
+                    .unwrap()
+                    .push(format!("{}:{event_type}", run.id));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn committed(&self) {
+        let done = std::mem::take(&mut *self.pending.lock().unwrap());
+        self.published.lock().unwrap().extend(done);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_hook_performs_the_effects_it_claims_inside_the_batch() {
+    const EMITS: &str = "kind: Workflow\nmetadata: {name: emits, version: 1.0.0}\nspec:\n  purpose: update\n  steps:\n    - emit: {type: claimed.one}\n    - emit: {type: left.two}\n    - emit: {type: claimed.three}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let fake = Arc::new(Fake::new(1));
+    let hook = Arc::new(EmittingHook::default());
+    let mut rt = runtime(&dir.path().join("f.redb"), &clock, fake.clone()).with_hook(hook.clone());
+    let digest = rt.register(parse_definition(EMITS.as_bytes()).unwrap());
+    rt.start_run(new_run("e", &digest)).unwrap();
+    drive(&mut rt, &clock, 10).await;
+    assert_eq!(state(&rt, "e").status, RunStatus::Succeeded);
+    // The claimed ones were published once, with their transition; only the other one went
+    // through the outbox to the executor.
+    assert_eq!(
+        *hook.published.lock().unwrap(),
+        ["e:claimed.one", "e:claimed.three"]
+    );
+    assert_eq!(fake.emitted.lock().unwrap().len(), 1);
+    let r = rt.store().read().unwrap();
+    assert!(r.outbox(0, 10).unwrap().is_empty());
+    let logged: Vec<Vec<u8>> = r
+        .log_after(fleetplane_store::Log::Events, 0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.body)
+        .collect();
+    assert_eq!(logged, [b"claimed.one".to_vec(), b"claimed.three".to_vec()]);
+}
