@@ -442,7 +442,8 @@ async fn emit(
 }
 
 /// Resolves provider calls: for a run about a cluster, the cluster's cloud account and provider,
-/// its provider-side reference and (create/update) its desired stack rendered now; for a run
+/// its provider-side reference and (create/update) its desired stack now — the one its run
+/// recorded when that was rendered from the same inputs, else rendered again; for a run
 /// about no cluster, the account named by `inputs.cloudAccount {project, name}` (only
 /// `validate-account` can run then).
 #[derive(Clone)]
@@ -568,11 +569,12 @@ impl CallResolver for ClusterResolver {
                     let mut spec = None;
                     let mut replace = false;
                     if matches!(operation, Operation::CreateCluster | Operation::UpdateCluster) {
-                        let d = match clusters::desired_of(r, &key, &obj.spec) {
+                        let stacks = clusters::read_stacks(r, &key)?;
+                        let ours = stacks.pending.as_ref().filter(|p| p.run == run);
+                        let d = match clusters::desired_reusing(r, &key, &obj.spec, ours) {
                             Ok(d) => d,
                             Err(e) => return Ok(Err(from_api(&e))),
                         };
-                        let stacks = clusters::read_stacks(r, &key)?;
                         if let Some(p) = &stacks.pending
                             && p.run == run
                             && p.digest != d.digest

@@ -306,6 +306,7 @@ impl Lifecycle {
                                 digest: d.digest,
                                 revision: d.revision,
                                 desired: d.desired,
+                                inputs: Some(d.inputs),
                             });
                             clusters::write_stacks(w, key, &stacks)?;
                         }

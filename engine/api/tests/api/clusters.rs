@@ -230,6 +230,24 @@ async fn dev_stage_and_prod_deploy_instantly_with_their_own_machines_versions_an
         assert_eq!(packs, want, "{name}");
         assert_eq!(observed.nodes.len(), total);
         assert!(warnings(&f.events(name).await).is_empty(), "{name}");
+
+        // A provider call sends the stack its run recorded without rendering again only when
+        // the render's inputs are the same: a record with the same inputs is taken as it is
+        // (tampered here to tell it apart), one with other inputs is rendered again.
+        assert!(
+            applied.inputs.is_some(),
+            "{name}: the inputs' digest is recorded"
+        );
+        let mut tampered = applied.clone();
+        tampered.desired.kubernetes_version = "tampered".into();
+        let d = f.desired_reusing(name, &tampered);
+        assert_eq!(d.desired.kubernetes_version, "tampered");
+        assert_eq!(d.digest, applied.digest);
+        tampered.inputs = Some("other inputs".into());
+        let d = f.desired_reusing(name, &tampered);
+        assert_eq!(d.desired.kubernetes_version, "1.33.4");
+        assert_eq!(d.digest, applied.digest);
+        assert_eq!(d.inputs, applied.inputs.clone().unwrap());
     }
     f.assert_summary_current("web");
     insta::assert_snapshot!("deploy_at_time_scale_0", f.journal_log(&runs[2]).await);

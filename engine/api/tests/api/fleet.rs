@@ -379,6 +379,21 @@ impl Fleet {
             .expect("stacks")
     }
 
+    /// Cluster `name`'s desired stack now, reusing `recorded` when it was rendered from the
+    /// same inputs (what a provider call of the recording run sends).
+    pub(crate) fn desired_reusing(
+        &self,
+        name: &str,
+        recorded: &clusters::StackRecord,
+    ) -> clusters::Desired {
+        let r = self.api.state.store.read().expect("read");
+        let key = ObjectKey::project(PROJECT, kinds::CLUSTER, name);
+        let obj = clusters::load_key(&*r, &key)
+            .expect("load")
+            .expect("the cluster");
+        clusters::desired_reusing(&*r, &key, &obj.spec, Some(recorded)).expect("desired")
+    }
+
     /// Asserts that template `template`'s kept member summary equals a recount of its members.
     pub(crate) fn assert_summary_current(&self, template: &str) {
         let r = self.api.state.store.read().expect("read");
