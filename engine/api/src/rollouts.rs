@@ -841,23 +841,7 @@ fn upgrade(
     let wf = tx.workflows()?;
     let view = templates::member_view(&*tx.ops, scope, name)?
         .ok_or_else(|| ApiError::not_found("cluster template", name))?;
-    // Which members, and do any need the revision?
-    let members = templates::member_names(&*tx.ops, scope, name)?;
-    let mut problems = fleetplane_domain::Problems::new();
-    for (i, c) in clusters.iter().enumerate() {
-        if !members.iter().any(|(d, _)| d == c) {
-            problems.push(
-                format!("clusters[{i}]"),
-                format!("{c:?} is not a cluster of template {name:?}"),
-            );
-        }
-    }
-    problems.finish()?;
-    let behind = members
-        .iter()
-        .filter(|(d, _)| clusters.is_empty() || clusters.contains(d))
-        .filter(|(_, c)| c.status.revision != Some(view.revision))
-        .count();
+    let behind = templates::clusters_behind(&*tx.ops, scope, name, view.revision, clusters)?;
     if behind == 0 {
         return Err(rule(
             ErrorCode::NothingToUpgrade,
@@ -883,7 +867,7 @@ fn upgrade(
     Ok(scheduled_json(&s, view.revision, behind))
 }
 
-fn scheduled_json(s: &Scheduled, revision: u64, clusters: usize) -> Value {
+fn scheduled_json(s: &Scheduled, revision: u64, clusters: u64) -> Value {
     let how = match s {
         Scheduled::Started(_) => "started",
         Scheduled::Signalled(_) => "signalled",

@@ -1017,13 +1017,7 @@ fn schedule_if_behind(
     let Some(view) = member_view(&*tx.ops, scope, name)? else {
         return Ok(());
     };
-    let behind = match read_summary(&*tx.ops, scope, name)? {
-        Some(s) if s.revision == view.revision => s.up_to_date() < s.total,
-        _ => member_names(&*tx.ops, scope, name)?
-            .iter()
-            .any(|(_, c)| c.status.revision != Some(view.revision)),
-    };
-    if behind {
+    if clusters_behind(&*tx.ops, scope, name, view.revision, &[])? > 0 {
         let by = tx.actor.clone();
         crate::rollouts::schedule(
             &mut *tx.ops,
@@ -1040,6 +1034,61 @@ fn schedule_if_behind(
         )?;
     }
     Ok(())
+}
+
+/// How many of template `name`'s clusters do not run `revision` — of `selected` only when it
+/// names some (as the variables view names them; a name that is no member is a field error
+/// `clusters[i]`). The whole fleet is counted from the kept member summary, a selection by
+/// loading the clusters it names: never work proportional to the fleet on this request path
+/// (a summary from before the current revision is recounted once).
+///
+/// # Errors
+/// Field errors for names that are no members; store errors.
+pub(crate) fn clusters_behind(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    name: &str,
+    revision: u64,
+    selected: &[String],
+) -> ApiResult<u64> {
+    if selected.is_empty() {
+        return Ok(match read_summary(r, scope, name)? {
+            Some(s) if s.revision == revision => s.total.saturating_sub(s.up_to_date()),
+            _ => member_names(r, scope, name)?
+                .iter()
+                .filter(|(_, c)| c.status.revision != Some(revision))
+                .count() as u64,
+        });
+    }
+    let mut problems = Problems::new();
+    let mut behind = 0;
+    for (i, shown) in selected.iter().enumerate() {
+        let key = match scope {
+            Scope::Project(p) => Some(ObjectKey::project(p, kinds::CLUSTER, shown)),
+            Scope::Tenant => shown
+                .split_once('/')
+                .map(|(p, c)| ObjectKey::project(p, kinds::CLUSTER, c)),
+        };
+        let member = match &key {
+            Some(k) => crate::clusters::load_key(r, k)?.filter(|c| {
+                c.spec.template.as_ref().is_some_and(|t| {
+                    t.name == name
+                        && template_scope(k.scope.project().unwrap_or_default(), t.scope) == *scope
+                })
+            }),
+            None => None,
+        };
+        match member {
+            Some(c) if c.status.revision != Some(revision) => behind += 1,
+            Some(_) => {}
+            None => problems.push(
+                format!("clusters[{i}]"),
+                format!("{shown:?} is not a cluster of template {name:?}"),
+            ),
+        }
+    }
+    problems.finish()?;
+    Ok(behind)
 }
 
 /// The template's clusters with their names as the variables view shows them.
