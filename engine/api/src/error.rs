@@ -68,6 +68,16 @@ impl From<StoreError> for ApiError {
                 ErrorCode::Conflict,
                 format!("{key} was changed by someone else; read it again and retry"),
             ),
+            // A full disk or a lost device: nothing was written; clients retry later, and
+            // liveness says whether only a restart recovers (docs/operations.md).
+            StoreError::Unavailable(why) => {
+                let mut e = Self::new(
+                    ErrorCode::Unavailable,
+                    format!("storage unavailable, nothing was written: {why}"),
+                );
+                e.retry_after = Some(10);
+                e
+            }
             other => Self::internal(other.to_string()),
         }
     }
@@ -99,17 +109,18 @@ impl IntoResponse for ApiError {
         let code = self.error.code;
         let status =
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let detail = if status.is_server_error() {
+        if status.is_server_error() {
             tracing::error!(code = %code, detail = %self.error.detail, "request failed");
+        }
+        // A failure's internals stay in the log; why the server is unavailable (a full disk,
+        // no provider host) is what the caller needs to know and is no secret.
+        let hidden = status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE;
+        let detail = if hidden {
             "the server failed to handle the request; the request id identifies it in the logs"
         } else {
             self.error.detail.as_str()
         };
-        let errors: &[FieldError] = if status.is_server_error() {
-            &[]
-        } else {
-            &self.error.errors
-        };
+        let errors: &[FieldError] = if hidden { &[] } else { &self.error.errors };
         let body = Problem {
             kind: format!("https://fleetplane.dev/problems/{}", code.as_str()),
             title: status.canonical_reason().unwrap_or("Error"),

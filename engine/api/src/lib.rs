@@ -157,7 +157,7 @@ fn provider_routes(r: &mut Routes) {
 /// The public routes (no authentication).
 fn public_routes() -> Routes {
     let mut r = Routes::new();
-    r.add("/healthz", &[Method::GET], get(|| async { "ok" }));
+    r.add("/healthz", &[Method::GET], get(healthz));
     r.add("/readyz", &[Method::GET], get(readyz));
     r.add("/metrics", &[Method::GET], get(metrics_text));
     r.add(
@@ -168,8 +168,24 @@ fn public_routes() -> Routes {
     r
 }
 
+/// Liveness: fails only when the process cannot recover by itself — its database refuses
+/// every write after an I/O error until it is opened again — so a supervisor restarts it
+/// (once the disk has room again, the restart is the recovery).
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.poisoned() {
+        None => "ok".into_response(),
+        Some(why) => ApiError::new(
+            ErrorCode::Unavailable,
+            format!("the database refuses writes until the server restarts: {why}"),
+        )
+        .into_response(),
+    }
+}
+
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.is_ready() {
+    if let Some(why) = state.store.poisoned() {
+        ApiError::new(ErrorCode::Unavailable, format!("storage failed: {why}")).into_response()
+    } else if state.is_ready() {
         "ready".into_response()
     } else {
         ApiError::new(ErrorCode::Unavailable, "not ready").into_response()

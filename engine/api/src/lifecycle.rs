@@ -66,8 +66,12 @@ fn status_name(s: RunStatus) -> String {
 }
 
 fn store_err(e: crate::error::ApiError) -> Result<(), StoreError> {
-    if e.error.code == fleetplane_domain::ErrorCode::Internal {
+    use fleetplane_domain::ErrorCode;
+    // Storage failures abort the batch (retried); domain refusals are logged and skipped.
+    if e.error.code == ErrorCode::Internal {
         Err(StoreError::Backend(e.error.detail))
+    } else if e.error.code == ErrorCode::Unavailable {
+        Err(StoreError::Unavailable(e.error.detail))
     } else {
         tracing::warn!(error = %e.error.detail, "cluster lifecycle update skipped");
         Ok(())

@@ -342,18 +342,26 @@ impl Runtime {
     pub async fn serve(mut self, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown);
         let wake = self.client.wake.clone();
+        let mut failures = 0u32;
         loop {
             let pause = match self.run_until_idle().await {
-                Ok(idle) => idle
-                    .next_timer
-                    .map(|at| {
-                        let left = at.duration_since(self.clock.now());
-                        std::time::Duration::try_from(left).unwrap_or_default()
-                    })
-                    .unwrap_or(std::time::Duration::from_secs(3600)),
+                Ok(idle) => {
+                    failures = 0;
+                    idle.next_timer
+                        .map(|at| {
+                            let left = at.duration_since(self.clock.now());
+                            std::time::Duration::try_from(left).unwrap_or_default()
+                        })
+                        .unwrap_or(std::time::Duration::from_secs(3600))
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "workflow runtime batch failed; retrying");
-                    std::time::Duration::from_secs(1)
+                    // 1 s, doubling to 30 s while it keeps failing (a full disk takes a while
+                    // to fix; retrying each second only fills the log).
+                    let pause = std::time::Duration::from_secs(1 << failures.min(5))
+                        .min(std::time::Duration::from_secs(30));
+                    failures = failures.saturating_add(1);
+                    tracing::error!(error = %e, failures, retry_in_s = pause.as_secs(), "workflow runtime batch failed; retrying");
+                    pause
                 }
             };
             tokio::select! {

@@ -48,6 +48,11 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The storage cannot be used now: an I/O error (a full disk, a lost device). Transient
+    /// from the caller's view: nothing of the transaction was committed; see
+    /// [`Storage::poisoned`] for whether the backend recovers without a restart.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// The backend failed (I/O, database).
     #[error("storage backend: {0}")]
     Backend(String),
@@ -379,6 +384,14 @@ pub trait Storage: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot start one.
     fn write(&self) -> Result<Box<dyn WriteOps + '_>>;
+
+    /// Why the backend refuses every write until it is opened again (the process restarted),
+    /// if it does: an I/O error left the database handle unusable (redb after a failed write
+    /// or fsync). `None` while writes can succeed. Liveness reports it so a supervisor
+    /// restarts the server once the cause (say, a full disk) is fixed.
+    fn poisoned(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A shared handle to a backend.

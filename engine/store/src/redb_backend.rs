@@ -16,10 +16,19 @@ use std::path::Path;
 /// The redb-backed [`Storage`].
 pub struct RedbStorage {
     db: Database,
+    /// The I/O error after which redb refuses every write until reopened ([`Storage::poisoned`]).
+    poisoned: std::sync::Mutex<Option<String>>,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+/// A redb error as a store error: I/O errors (and redb's refusal after one) make the storage
+/// [`StoreError::Unavailable`], anything else is a backend failure.
+fn backend(e: impl Into<redb::Error>) -> StoreError {
+    match e.into() {
+        e @ (redb::Error::Io(_) | redb::Error::PreviousIo) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        e => StoreError::Backend(e.to_string()),
+    }
 }
 
 /// The page cache [`RedbStorage::open`] gives redb. redb's own default is 1 GiB per database,
@@ -45,6 +54,24 @@ impl RedbStorage {
             .set_cache_size(cache_bytes)
             .create(path)
             .map_err(backend)?;
+        Self::prepare(db)
+    }
+
+    /// Opens (or creates) a database over a redb storage backend of the caller's (tests wrap
+    /// the real file backend to inject I/O failures), with a [`DEFAULT_CACHE_BYTES`] cache.
+    ///
+    /// # Errors
+    /// As [`RedbStorage::open`].
+    pub fn with_backend(backend_impl: impl redb::StorageBackend) -> Result<Self> {
+        let db = Database::builder()
+            .set_cache_size(DEFAULT_CACHE_BYTES)
+            .create_with_backend(backend_impl)
+            .map_err(backend)?;
+        Self::prepare(db)
+    }
+
+    /// Makes sure every table exists and the format is one this build reads.
+    fn prepare(db: Database) -> Result<Self> {
         let txn = db.begin_write().map_err(backend)?;
         {
             txn.open_table(OBJECTS).map_err(backend)?;
@@ -84,7 +111,25 @@ impl RedbStorage {
             }
         }
         txn.commit().map_err(backend)?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            poisoned: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Remembers an I/O failure of a write: redb refuses every later write until reopened.
+    fn note(&self, e: StoreError) -> StoreError {
+        if let StoreError::Unavailable(why) = &e {
+            let mut p = self
+                .poisoned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if p.is_none() {
+                tracing::error!(error = %why, "the database refuses writes until the server restarts");
+                *p = Some(why.clone());
+            }
+        }
+        e
     }
 }
 
@@ -400,15 +445,16 @@ struct RedbRead {
     txn: redb::ReadTransaction,
 }
 
-struct RedbWrite {
+struct RedbWrite<'a> {
     txn: redb::WriteTransaction,
     revision: Option<u64>,
+    storage: &'a RedbStorage,
 }
 
 impl_reads!(RedbRead);
-impl_reads!(RedbWrite);
+impl_reads!(RedbWrite<'_>);
 
-impl RedbWrite {
+impl RedbWrite<'_> {
     fn next_revision(&mut self) -> Result<u64> {
         let current = match self.revision {
             Some(r) => r,
@@ -462,7 +508,7 @@ impl RedbWrite {
     }
 }
 
-impl WriteOps for RedbWrite {
+impl WriteOps for RedbWrite<'_> {
     fn put(
         &mut self,
         key: &ObjectKey,
@@ -492,7 +538,8 @@ impl WriteOps for RedbWrite {
                 .iter()
                 .map(|r| (r.relation, r.target.as_str()))
                 .collect();
-            let bytes = serde_json::to_vec(&list).map_err(backend)?;
+            let bytes =
+                serde_json::to_vec(&list).map_err(|e| StoreError::Backend(e.to_string()))?;
             let mut held = self.txn.open_table(OBJECT_REFS).map_err(backend)?;
             held.insert(enc.as_str(), bytes.as_slice())
                 .map_err(backend)?;
@@ -697,7 +744,8 @@ impl WriteOps for RedbWrite {
             self.set_meta(meta_keys::REVISION, &rev.to_be_bytes())?;
         }
         // Immediate durability is redb's default: the commit returns after fsync.
-        self.txn.commit().map_err(backend)
+        let storage = self.storage;
+        self.txn.commit().map_err(|e| storage.note(backend(e)))
     }
 }
 
@@ -710,8 +758,16 @@ impl Storage for RedbStorage {
 
     fn write(&self) -> Result<Box<dyn WriteOps + '_>> {
         Ok(Box::new(RedbWrite {
-            txn: self.db.begin_write().map_err(backend)?,
+            txn: self.db.begin_write().map_err(|e| self.note(backend(e)))?,
             revision: None,
+            storage: self,
         }))
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        self.poisoned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use fleetplane_api::{ApiSettings, router};
 use serde_json::json;
+use std::sync::Arc;
 use tower::ServiceExt;
 
 #[tokio::test]
@@ -588,6 +589,107 @@ async fn projects_with_content_cannot_be_deleted_and_metrics_count() {
     assert_eq!(
         api.admin(Method::GET, "/readyz", None).await.status,
         StatusCode::OK
+    );
+}
+
+/// The real database file, whose writes fail with "No space left on device" once `full` is
+/// set (a full disk cannot be made on demand here; the failure is injected under redb).
+#[derive(Debug)]
+struct DiskThatFills {
+    file: redb::backends::FileBackend,
+    full: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DiskThatFills {
+    fn check(&self) -> std::io::Result<()> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(std::io::Error::from_raw_os_error(28))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl redb::StorageBackend for DiskThatFills {
+    fn len(&self) -> std::io::Result<u64> {
+        self.file.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.file.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.check()?;
+        self.file.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.check()?;
+        self.file.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.check()?;
+        self.file.write(offset, data)
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_keeps_reads_and_fails_liveness_until_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.path().join("db.redb"))
+        .unwrap();
+    let disk = DiskThatFills {
+        file: redb::backends::FileBackend::new(file).unwrap(),
+        full: full.clone(),
+    };
+    let store = fleetplane_store::RedbStorage::with_backend(disk).unwrap();
+    let api = Api::over(dir, store, ApiSettings::default()).await;
+    api.state.set_ready(true);
+    let body = json!({"spec": {"displayName": "Before"}});
+    let r = api
+        .admin(Method::PUT, "/v1/projects/before", Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+
+    full.store(true, std::sync::atomic::Ordering::SeqCst);
+    let body = json!({"spec": {"displayName": "After"}});
+    let r = api
+        .admin(Method::PUT, "/v1/projects/after", Some(body.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    assert_eq!(r.body["code"], "Unavailable", "{:?}", r.body);
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(detail.contains("nothing was written"), "{detail}");
+    assert!(detail.contains("No space left on device"), "{detail}");
+    assert_eq!(r.headers["retry-after"], "10");
+    // Reads go on; liveness and readiness say the process needs a restart.
+    let r = api.admin(Method::GET, "/v1/projects/before", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for probe in ["/healthz", "/readyz"] {
+        let r = api.admin(Method::GET, probe, None).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{probe}");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("No space left"),
+            "{probe}: {:?}",
+            r.body
+        );
+    }
+    // Room again: redb still refuses writes on this handle (only reopening recovers), and
+    // says so rather than a 500.
+    full.store(false, std::sync::atomic::Ordering::SeqCst);
+    let r = api
+        .admin(Method::PUT, "/v1/projects/after", Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    assert_eq!(
+        api.admin(Method::GET, "/v1/projects/after", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
     );
 }
 

@@ -30,6 +30,11 @@ impl Api {
     pub async fn with(settings: ApiSettings) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStorage::open(&dir.path().join("db.redb")).unwrap();
+        Self::over(dir, store, settings).await
+    }
+
+    /// A bootstrapped API over `store` (kept in `dir`).
+    pub async fn over(dir: tempfile::TempDir, store: RedbStorage, settings: ApiSettings) -> Self {
         let state = AppState::new(Arc::new(store), settings);
         fleetplane_api::identity::bootstrap(
             &state,
