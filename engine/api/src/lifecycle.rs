@@ -121,6 +121,7 @@ impl TransitionHook for Lifecycle {
             store_err(e)?;
         }
         if let Some(cluster) = &t.header.cluster
+            && about_the_cluster(t)
             && let Some(key) = object_key_of(cluster)
         {
             match self.on_cluster(w, &key, t) {
@@ -199,6 +200,30 @@ fn normal(t: &Applied<'_>, reason: &str, message: String) -> ClusterEvent {
     }
 }
 
+/// Whether transition `t` can change its cluster's record or history (the rules of
+/// [`Lifecycle::on_entry`] and observations), so the others — a step starting, a window
+/// resolved, a signal received: most of a rollout's transitions — do not load the cluster.
+fn about_the_cluster(t: &Applied<'_>) -> bool {
+    if let Event::StepCompleted { result, .. } = t.event
+        && observed(result)
+    {
+        return true;
+    }
+    t.journal.iter().any(|j| match &j.record {
+        Record::ProviderCallIntended { operation, .. } => matches!(
+            operation,
+            Operation::CreateCluster | Operation::UpdateCluster | Operation::DeleteCluster
+        ),
+        Record::RunStarted { .. }
+        | Record::StepRetrying { .. }
+        | Record::StepFailed { .. }
+        | Record::RunSucceeded
+        | Record::RunFailed { .. }
+        | Record::RunCancelled => true,
+        _ => false,
+    })
+}
+
 /// Whether `v` is an observed cluster (a `describe` answer).
 fn observed(v: &Value) -> bool {
     v.get("nodes").is_some_and(Value::is_array) && v.get("phase").is_some()
@@ -270,6 +295,7 @@ impl Lifecycle {
     }
 
     /// One journal entry; returns `Some(event)` when the cluster is gone (a delete finished).
+    /// A record it reacts to must also make [`about_the_cluster`] true.
     fn on_entry(
         &self,
         w: &mut dyn WriteOps,
