@@ -3,9 +3,10 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::json::Query;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use fleetplane_domain::authz::{Decision, Permission, Resource, Verb, decide};

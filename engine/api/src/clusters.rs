@@ -13,6 +13,7 @@ use crate::auth::Caller;
 use crate::cloud_accounts::CloudAccount;
 use crate::error::{ApiError, ApiResult};
 use crate::json;
+use crate::json::Query;
 use crate::profiles;
 use crate::refs;
 use crate::resource::{
@@ -21,7 +22,7 @@ use crate::resource::{
 use crate::state::{AppState, Tx};
 use crate::templates::{self, MemberView};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, patch};

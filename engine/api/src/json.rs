@@ -1,9 +1,10 @@
-//! Request bodies: JSON decoded with the path of the offending field in every error.
+//! Request bodies and query strings, decoded with the offending field named in every error.
 
 use crate::error::ApiError;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
+use axum::http::request::Parts;
 use fleetplane_domain::{ErrorCode, FieldError};
 use serde::de::DeserializeOwned;
 
@@ -46,6 +47,31 @@ pub fn decode_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         fleetplane_domain::DomainError::validation(vec![e]).into()
+    }
+}
+
+/// A query string decoded as `T`. An unknown parameter (`T` denies unknown fields) or a bad
+/// value answers 400 `ValidationFailed` naming the parameter, as a problem like every other
+/// error (axum's own extractor answers plain text).
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let field = if field == "." {
+                    "query".to_owned()
+                } else {
+                    field
+                };
+                FieldError::new(field, format!("query string: {}", e.into_inner())).into()
+            })
     }
 }
 

@@ -8,12 +8,13 @@
 use crate::Routes;
 use crate::auth::Caller;
 use crate::error::ApiResult;
+use crate::json::Query;
 use crate::resource::{
     self, ApiKind, ListParams, ObjectOf, decode_continue, encode_continue, from_record,
     list_response, object_response, require,
 };
 use crate::state::{AppState, Tx};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;

@@ -2,11 +2,12 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::json::Query;
 use crate::refs;
 use crate::resource::{self, ApiKind, ObjectOf, ObjectPath};
 use crate::state::{AppState, Tx};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use fleetplane_domain::authz::{Permission, Resource, Verb};
 use fleetplane_domain::policy::{self, MaintenancePolicySpec, MaintenancePolicyStatus};
 use fleetplane_store::tables::kinds;

@@ -10,6 +10,7 @@
 use crate::Routes;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::json::Query;
 use crate::json::{self, JsonBytes};
 use crate::macros::resolved_macros;
 use crate::packs::{self, custom_packs};
@@ -20,7 +21,7 @@ use crate::resource::{
 };
 use crate::state::{AppState, Tx};
 use axum::Json;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

@@ -5,9 +5,10 @@
 use crate::auth::Caller;
 use crate::cloud_accounts::{self, SecretCipher};
 use crate::error::{ApiError, ApiResult};
+use crate::json::Query;
 use crate::resource::{self, ApiKind, ListParams, ObjectOf};
 use crate::state::AppState;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use base64::Engine;

@@ -1086,7 +1086,7 @@ pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
     Path(path): Path<ObjectPath>,
-    axum::extract::Query(q): axum::extract::Query<std::collections::BTreeMap<String, String>>,
+    crate::json::Query(q): crate::json::Query<std::collections::BTreeMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let scope = path.scope();
     let name = path.name.clone().unwrap_or_default();
@@ -1265,7 +1265,7 @@ pub async fn rollout_clusters(
     State(state): State<AppState>,
     caller: Caller,
     Path(path): Path<RolloutPath>,
-    axum::extract::Query(q): axum::extract::Query<std::collections::BTreeMap<String, String>>,
+    crate::json::Query(q): crate::json::Query<std::collections::BTreeMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let scope = Scope::from_project(path.project.as_deref());
     caller.require(

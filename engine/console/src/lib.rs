@@ -372,7 +372,7 @@ async fn list_kind<K: fleetplane_api::resource::ApiKind>(
             State(state.clone()),
             caller.clone(),
             Path(path),
-            Query(ListParams::default()),
+            fleetplane_api::json::Query(ListParams::default()),
         )
         .await,
     )
@@ -415,7 +415,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Resp
             State(state.clone()),
             caller.clone(),
             Path(BTreeMap::new()),
-            Query(ListParams::default()),
+            fleetplane_api::json::Query(ListParams::default()),
         )
         .await,
     )
@@ -740,7 +740,7 @@ async fn audit_page(
     let got = fleetplane_api::audit::list(
         State(state.clone()),
         viewer.caller.clone(),
-        Query(Default::default()),
+        fleetplane_api::json::Query(Default::default()),
     )
     .await;
     match got {

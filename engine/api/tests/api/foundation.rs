@@ -592,6 +592,26 @@ async fn projects_with_content_cannot_be_deleted_and_metrics_count() {
     );
 }
 
+#[tokio::test]
+async fn bad_query_strings_are_problems_naming_the_parameter() {
+    let api = Api::new().await;
+    for (path, field, says) in [
+        ("/v1/runs?bogus=1", "bogus", "unknown field `bogus`"),
+        (
+            "/v1/projects/default/clusters?limit=many",
+            "limit",
+            "invalid digit",
+        ),
+        ("/v1/audit-events?since=yesterday", "since", "query string"),
+    ] {
+        let r = api.admin(Method::GET, path, None).await;
+        assert_problem(&r, StatusCode::BAD_REQUEST, "ValidationFailed");
+        assert_eq!(r.body["errors"][0]["field"], field, "{path}: {:?}", r.body);
+        let message = r.body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{path}: {message}");
+    }
+}
+
 /// The real database file, whose writes fail with "No space left on device" once `full` is
 /// set (a full disk cannot be made on demand here; the failure is injected under redb).
 #[derive(Debug)]
