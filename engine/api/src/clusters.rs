@@ -42,7 +42,7 @@ use fleetplane_store::{ObjectKey, Precondition, ReadOps, Reference, Scope, Write
 use fleetplane_workflow::Item;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Clusters.
 pub struct Cluster;
@@ -556,6 +556,33 @@ impl ApiKind for Cluster {
     ) -> ApiResult<ObjectOf<Self>> {
         obj.status.next_window = next_window(r, scope, &obj.spec, jiff::Timestamp::now())?;
         Ok(obj)
+    }
+
+    /// Clusters of a page mostly share a template and a zone: each (template, zone) pair's
+    /// window is computed once (the template and its policy read once).
+    fn observe_page(
+        r: &dyn ReadOps,
+        scope: &Scope,
+        objs: Vec<ObjectOf<Self>>,
+    ) -> ApiResult<Vec<ObjectOf<Self>>> {
+        use fleetplane_domain::cluster::{NextWindow, TemplateRef};
+        let now = jiff::Timestamp::now();
+        let mut windows: HashMap<(Option<TemplateRef>, Option<String>), Option<NextWindow>> =
+            HashMap::new();
+        objs.into_iter()
+            .map(|mut obj| {
+                let key = (obj.spec.template.clone(), obj.spec.time_zone.clone());
+                obj.status.next_window = match windows.get(&key) {
+                    Some(w) => *w,
+                    None => {
+                        let w = next_window(r, scope, &obj.spec, now)?;
+                        windows.insert(key, w);
+                        w
+                    }
+                };
+                Ok(obj)
+            })
+            .collect()
     }
 
     fn api_path(scope: &Scope, name: &str) -> String {

@@ -92,6 +92,22 @@ pub trait ApiKind: Send + Sync + 'static {
         Ok(obj)
     }
 
+    /// [`ApiKind::observe`] over a list page, in the same snapshot. Kinds whose observation
+    /// reads other objects shared by many items (a cluster's template and policy) override it
+    /// to read them once per page.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn observe_page(
+        r: &dyn ReadOps,
+        scope: &Scope,
+        objs: Vec<ObjectOf<Self>>,
+    ) -> ApiResult<Vec<ObjectOf<Self>>> {
+        objs.into_iter()
+            .map(|o| Self::observe(r, scope, o))
+            .collect()
+    }
+
     /// The object as shown to clients and the audit log (sensitive values masked).
     fn present(obj: ObjectOf<Self>) -> ObjectOf<Self> {
         obj
@@ -581,11 +597,15 @@ pub fn list_page<K: ApiKind>(
 
 /// A list answer: `{"items": [...], "continue": "..."}`.
 pub fn list_response<T: Serialize>(items: Vec<T>, next: Option<String>) -> Response {
-    let mut body = serde_json::json!({ "items": items });
-    if let Some(n) = next {
-        body["continue"] = n.into();
+    /// Serialized straight to the body (no `serde_json::Value` in between: a 500-cluster page
+    /// spent a quarter of its time building one).
+    #[derive(Serialize)]
+    struct ListBody<T> {
+        items: Vec<T>,
+        #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     }
-    Json(body).into_response()
+    Json(ListBody { items, next }).into_response()
 }
 
 /// `GET .../{kind}`.
@@ -618,11 +638,7 @@ pub async fn list<K: ApiKind>(
                     )
             };
             let (items, next) = list_page::<K>(r, &scope, "", &params, max, &keep)?;
-            let items = items
-                .into_iter()
-                .map(|o| K::observe(r, &scope, o))
-                .collect::<ApiResult<Vec<_>>>()?;
-            Ok((items, next))
+            Ok((K::observe_page(r, &scope, items)?, next))
         })
         .await?;
     Ok(list_response(items, next))
