@@ -1,6 +1,6 @@
 //! Fan-out bookkeeping: items, waves, live counts, limits and the failure budget.
 
-use super::{Item, RunId};
+use super::{Item, RunId, Token};
 use crate::definition::{Limit, OnFailure, Wave};
 use crate::duration::Duration;
 use fleetplane_domain::LabelSelector;
@@ -330,7 +330,16 @@ pub struct FanoutState {
     pub halt: Option<Halt>,
     /// Whole-fan-out counts.
     pub totals: WaveCounts,
+    /// The timer that starts more children when one transition could not start them all
+    /// ([`START_PER_TRANSITION`]), while it is armed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<Token>,
 }
+
+/// The most children one transition starts: an unlimited fan-out over a large fleet starts
+/// them in steps of this many, one transition each (docs/workflows.md, "Fan-out"), so that a
+/// batch's transaction, and the memory it holds until its commit, stay bounded.
+pub const START_PER_TRANSITION: usize = 1_000;
 
 /// The name of the wave of clusters no wave selects.
 pub const REST_WAVE: &str = "rest";
@@ -421,6 +430,7 @@ impl FanoutState {
             accepted_failures: 0,
             halt: None,
             totals,
+            continuation: None,
         }
     }
 

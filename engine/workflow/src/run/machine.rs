@@ -1,6 +1,6 @@
 //! `apply`: one event in, journal entries and effects out.
 
-use super::fanout::{FanoutState, Halt, ItemStatus, LimitSetting};
+use super::fanout::{FanoutState, Halt, ItemStatus, LimitSetting, START_PER_TRANSITION};
 use super::keys::{child_run_id, emit_key, idempotency_key};
 use super::{
     Active, ApprovalRecord, Awaiting, ChildOutcome, ChildSpec, Effect, Event, Frame, FrameKind,
@@ -1120,6 +1120,13 @@ impl<'a> Tx<'a> {
     }
 
     fn on_timer(&mut self, timer: Token) {
+        if let Some(f) = self.state.active.as_mut().and_then(|a| a.fanout.as_mut())
+            && f.continuation == Some(timer)
+        {
+            f.continuation = None;
+            self.record(Record::TimerFired { timer });
+            return self.pump();
+        }
         let (matches_timer, is_expiry) = match self.state.active.as_ref().map(|a| &a.awaiting) {
             Some(Awaiting::Timer { timer: t, .. }) => (*t == timer, false),
             Some(Awaiting::Approval {
@@ -1368,6 +1375,7 @@ impl<'a> Tx<'a> {
             return;
         }
         let parent = self.state.id.clone();
+        let mut started = 0usize;
         // Every turn starts a child, closes a wave or returns: bounded by items + waves.
         loop {
             let Some(mut f) = self.state.active.as_mut().and_then(|a| a.fanout.take()) else {
@@ -1431,6 +1439,16 @@ impl<'a> Tx<'a> {
                     }
                     let limit = f.concurrency_limit().unwrap_or(usize::MAX);
                     while f.totals.running < limit && f.cursor < f.waves[f.current].members.len() {
+                        if started == START_PER_TRANSITION {
+                            // The rest start from the continuation timer (due at once), so that
+                            // no transition writes more than a bounded number of new runs.
+                            if f.continuation.is_none() {
+                                f.continuation =
+                                    Some(self.set_timer(self.now, "start more children"));
+                            }
+                            break;
+                        }
+                        started += 1;
                         let i = f.waves[f.current].members[f.cursor] as usize;
                         f.cursor += 1;
                         if f.items[i].status != ItemStatus::Pending || f.items[i].child.is_some() {
@@ -1488,6 +1506,12 @@ impl<'a> Tx<'a> {
                         "skipped": f.totals.skipped,
                     })));
                 }
+            }
+            if finished.is_some()
+                && let Some(timer) = f.continuation.take()
+            {
+                self.effect(Effect::CancelTimer { timer });
+                self.record(Record::TimerCancelled { timer });
             }
             self.put_fanout(f);
             if let Some(at) = soak_until {

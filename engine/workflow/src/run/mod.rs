@@ -10,7 +10,8 @@ mod machine;
 mod stuck;
 
 pub use fanout::{
-    FanoutState, ItemChanges, ItemState, ItemStatus, Items, LimitSetting, WaveCounts, WaveState,
+    FanoutState, ItemChanges, ItemState, ItemStatus, Items, LimitSetting, START_PER_TRANSITION,
+    WaveCounts, WaveState,
 };
 pub use keys::{child_run_id, idempotency_key};
 pub use machine::{MAX_VALUE_BYTES, apply};

@@ -282,3 +282,43 @@ fn rollout_builtin_waits_for_windows_unless_upgrade_now() {
     assert_eq!(w.now, "2026-03-01T02:30:00Z".parse().unwrap());
     insta::assert_snapshot!(w.log);
 }
+
+#[test]
+fn an_unlimited_fan_out_starts_its_children_in_bounded_steps() {
+    use fleetplane_workflow::run::START_PER_TRANSITION as STEP;
+    let mut w = World::new(&rollout(""));
+    w.fleet = (0..2 * STEP + STEP / 2)
+        .map(|i| cluster(&format!("c{i:05}"), &[]))
+        .collect();
+    w.start(json!({}), None);
+    assert_eq!(
+        w.root().counts.running,
+        STEP,
+        "the first transition starts one step"
+    );
+    let armed_now = |w: &World| {
+        w.timers
+            .iter()
+            .filter(|(at, run, _)| run == &w.root && *at == w.now)
+            .count()
+    };
+    assert_eq!(armed_now(&w), 1, "a continuation due at once");
+    // Firing it starts the next step, and arms another while some are left.
+    w.next_timer();
+    assert_eq!(w.root().counts.running, 2 * STEP);
+    assert_eq!(armed_now(&w), 1);
+    w.next_timer();
+    assert_eq!(w.root().counts.running, 2 * STEP + STEP / 2);
+    assert_eq!(armed_now(&w), 0, "nothing left to start, no timer");
+    w.run_timers(10);
+    let s = w.root();
+    assert_eq!(s.status, RunStatus::Succeeded);
+    assert_eq!(s.counts.succeeded, 2 * STEP + STEP / 2);
+    assert!(w.timers.is_empty(), "{:?}", w.timers);
+    // No root transition started more than one step's children.
+    let mut before = 0;
+    for &running in &w.running_seen {
+        assert!(running <= before + STEP, "{before} → {running}");
+        before = running;
+    }
+}
