@@ -8,7 +8,7 @@ mod support;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{ADMIN_KEY, Server};
+use support::{ADMIN_KEY, Server, ServerOptions};
 
 const P: &str = "/v1/projects/default";
 
@@ -522,4 +522,73 @@ async fn a_deploy_interrupted_by_kill_9_finishes_after_restart() {
         1,
         "one key for the create and its polls: {keys:?}"
     );
+}
+
+/// `(thread id, name, nice value)` of each of `pid`'s threads (`/proc/<pid>/task/*/stat`).
+#[cfg(target_os = "linux")]
+fn threads_of(pid: u32) -> Vec<(u32, String, i32)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads") {
+        let path = task.expect("a thread").path();
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue; // the thread ended meanwhile
+        };
+        let (open, close) = (stat.find('(').unwrap(), stat.rfind(')').unwrap());
+        let tid = stat[..open].trim().parse().expect("a thread id");
+        let name = stat[open + 1..close].to_owned();
+        // The fields after the name start at field 3 (state); nice is field 19.
+        let nice = stat[close + 2..]
+            .split(' ')
+            .nth(16)
+            .and_then(|n| n.parse().ok())
+            .expect("a nice value");
+        out.push((tid, name, nice));
+    }
+    out
+}
+
+/// `runtime-nice` puts every thread of the workflow runtime — its workers and its blocking pool
+/// (whose threads a deploy's effects start from already lowered threads) — exactly that many
+/// steps below the process, and leaves the API's threads alone (docs/configuration.md).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_workflow_runtime_runs_below_the_api() {
+    let server =
+        Server::start_with(ServerOptions::default().env("FLEETPLANE_RUNTIME_NICE", "7")).await;
+    setup(&server).await;
+    let r = server
+        .put(
+            &format!("{P}/clusters/low"),
+            &template_cluster("low", "UTC"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    wait_for(&server, "low", |c| phase(c) == "Running").await;
+    let pid = server.pid();
+    let threads = threads_of(pid);
+    let base = threads
+        .iter()
+        .find(|(tid, _, _)| *tid == pid)
+        .map(|(_, _, nice)| *nice)
+        .expect("the main thread");
+    let runtime: Vec<i32> = threads
+        .iter()
+        .filter(|(_, name, _)| name.starts_with("fleetplane-runt"))
+        .map(|(_, _, nice)| *nice)
+        .collect();
+    assert!(
+        runtime.len() > 2,
+        "workers and blocking threads: {threads:?}"
+    );
+    assert!(
+        runtime.iter().all(|&n| n == (base + 7).min(19)),
+        "{threads:?}"
+    );
+    let api: Vec<i32> = threads
+        .iter()
+        .filter(|(_, name, _)| name.starts_with("tokio-r"))
+        .map(|(_, _, nice)| *nice)
+        .collect();
+    assert!(!api.is_empty(), "{threads:?}");
+    assert!(api.iter().all(|&n| n == base), "{threads:?}");
 }

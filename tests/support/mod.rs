@@ -224,6 +224,11 @@ impl Server {
         Err(false)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
+    }
+
     /// Kills the server with SIGKILL (no shutdown work at all) and waits for it to be gone.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

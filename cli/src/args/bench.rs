@@ -18,6 +18,11 @@ pub struct BenchArgs {
     /// [default: a temporary directory, removed afterwards]. Also where the commit probe writes.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Configuration file for the server the bench starts (`fleetplane server --config`; its
+    /// listen address, data directory and rate limits are the bench's own). Not with
+    /// `--endpoint`.
+    #[arg(long, value_name = "FILE")]
+    pub server_config: Option<PathBuf>,
     /// API key for `--endpoint` (needs the tenant admin role: it creates a project).
     #[arg(
         long,

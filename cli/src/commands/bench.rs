@@ -103,11 +103,16 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
                 .api_key
                 .clone()
                 .context("--endpoint needs --api-key (or FLEETPLANE_API_KEY)")?;
+            anyhow::ensure!(
+                args.server_config.is_none(),
+                "--server-config configures the server the bench starts; not with --endpoint"
+            );
             (None, endpoint.clone(), key)
         }
         None => {
             super::note("starting `fleetplane server` (child process)");
-            let s = ChildServer::start(args.data_dir.as_deref()).await?;
+            let s =
+                ChildServer::start(args.data_dir.as_deref(), args.server_config.as_deref()).await?;
             let (url, key) = (s.base_url.clone(), s.api_key.clone());
             (Some(s), url, key)
         }

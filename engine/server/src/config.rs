@@ -62,6 +62,10 @@ pub struct Config {
     /// The database's page cache, in MiB (resident memory; the operating system's file cache
     /// serves the rest).
     pub db_cache_mib: usize,
+    /// How much lower than the API's the workflow runtime's threads run (a nice increment,
+    /// 0 to 19; 0, the default, runs the runtime on the server's threads): above 0, the cores
+    /// go to requests first under load.
+    pub runtime_nice: i32,
 }
 
 impl Default for Config {
@@ -77,6 +81,7 @@ impl Default for Config {
             rate_limit_burst: 400,
             max_page_size: 500,
             db_cache_mib: 256,
+            runtime_nice: 0,
         }
     }
 }
@@ -97,6 +102,14 @@ pub enum ConfigError {
     File {
         /// The file.
         path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A setting has a value outside its range (from whichever layer set it).
+    #[error("setting {key}: {message}")]
+    Value {
+        /// The setting (file key).
+        key: &'static str,
         /// What is wrong.
         message: String,
     },
@@ -214,6 +227,12 @@ impl Config {
         if let Some(v) = args.log_format {
             cfg.log_format = v;
         }
+        if !(0..=19).contains(&cfg.runtime_nice) {
+            return Err(ConfigError::Value {
+                key: "runtime-nice",
+                message: format!("{} is not between 0 and 19", cfg.runtime_nice),
+            });
+        }
         Ok(cfg)
     }
 }
@@ -276,5 +295,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("integer"), "{e}");
+    }
+
+    #[test]
+    fn runtime_nice_is_an_increment_in_range() {
+        let cfg = Config::load(&ServerArgs::default(), env(&[])).unwrap();
+        assert_eq!(cfg.runtime_nice, 0);
+        let cfg = Config::load(
+            &ServerArgs::default(),
+            env(&[("FLEETPLANE_RUNTIME_NICE", "19")]),
+        )
+        .unwrap();
+        assert_eq!(cfg.runtime_nice, 19);
+        for bad in ["-1", "20"] {
+            let e = Config::load(
+                &ServerArgs::default(),
+                env(&[("FLEETPLANE_RUNTIME_NICE", bad)]),
+            )
+            .unwrap_err();
+            assert!(
+                e.to_string().starts_with("setting runtime-nice:"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

@@ -138,7 +138,8 @@ pub async fn serve(
             anyhow::anyhow!("bootstrap of cloud account `simulator` failed: {}", e.error)
         })?;
     }
-    let (stop_runtime, runtime_task) = start_runtime(&state).await?;
+    let (stop_runtime, runtime_task, runtime_threads) =
+        start_runtime(&state, config.runtime_nice).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -164,6 +165,7 @@ pub async fn serve(
     if let Err(e) = runtime_task.await {
         tracing::error!(error = %e, "the workflow runtime task failed");
     }
+    drop(runtime_threads);
     tracing::info!("stopped");
     Ok(())
 }
@@ -233,15 +235,17 @@ async fn start_providers(config: &Config, state: &AppState) -> anyhow::Result<()
 
 /// Opens the workflow runtime over the API's store (it owns the run tables), registers the
 /// built-in and submitted definitions, attaches its client to the API and starts
-/// `Runtime::serve` as a task. Provider calls go through the provider host with the account
-/// named by the run's `inputs.cloudAccount`; the other effects through
-/// [`fleetplane_api::workflows::ApiEffects`] (docs/runtime.md, "API"). Returns the stop switch
-/// and the task.
+/// `Runtime::serve` on threads of its own ([`RuntimeThreads`]). Provider calls go through the
+/// provider host with the account named by the run's `inputs.cloudAccount`; the other effects
+/// through [`fleetplane_api::workflows::ApiEffects`] (docs/runtime.md, "API"). Returns the stop
+/// switch, the task and the threads (which must outlive the task).
 async fn start_runtime(
     state: &AppState,
+    nice: i32,
 ) -> anyhow::Result<(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
+    RuntimeThreads,
 )> {
     use fleetplane_api::effects::{ApiEffects, ClusterResolver};
     use fleetplane_runtime::{ProviderExecutor, Runtime, RuntimeConfig, SystemClock};
@@ -269,11 +273,73 @@ async fn start_runtime(
     fleetplane_api::workflows::attach(state, runtime.client())
         .await
         .map_err(|e| anyhow::anyhow!("cannot load workflow definitions: {}", e.error))?;
+    let threads = RuntimeThreads::start(nice)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(runtime.serve(async move {
+    let task = threads.spawn(runtime.serve(async move {
         let _ = stopped.await;
     }));
-    Ok((stop, task))
+    Ok((stop, task, threads))
+}
+
+/// With `runtime-nice` above 0, the workflow runtime's own tokio runtime: its batches, provider
+/// calls and effects run on these threads (workers and blocking pool), `nice` steps below the
+/// API's, so that when both want the cores a request is served first and the rollout takes what
+/// is left (docs/configuration.md, "Requests before the rollout"). With 0 (the default), the
+/// runtime shares the server's threads.
+struct RuntimeThreads(Option<tokio::runtime::Runtime>);
+
+impl RuntimeThreads {
+    fn start(nice: i32) -> anyhow::Result<Self> {
+        if nice == 0 {
+            return Ok(Self(None));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("fleetplane-runtime")
+            .enable_all()
+            .on_thread_start(move || lower_thread_priority(nice))
+            .build()
+            .context("cannot start the workflow runtime's threads")?;
+        Ok(Self(Some(rt)))
+    }
+
+    fn spawn(
+        &self,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        match &self.0 {
+            Some(rt) => rt.spawn(task),
+            None => tokio::spawn(task),
+        }
+    }
+}
+
+impl Drop for RuntimeThreads {
+    fn drop(&mut self) {
+        // Dropped from async code (the server's shutdown, or an early error): waiting for the
+        // threads there would block a worker, so they are told to stop and left to finish.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Sets the calling thread's nice value `nice` steps above the process's (Linux keeps the nice
+/// value per thread; the main thread's is the process's, and a thread started by a lowered one
+/// inherits its value, so the step is taken from the process, not the thread). A failure is
+/// logged: the runtime still works, only without the preference.
+fn lower_thread_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if nice > 0 {
+        use rustix::process::{getpid, getpriority_process, setpriority_process};
+        let tid = rustix::thread::gettid();
+        let lowered = getpriority_process(Some(getpid()))
+            .and_then(|base| setpriority_process(Some(tid), (base + nice).min(19)));
+        if let Err(e) = lowered {
+            tracing::warn!(error = %e, nice, "cannot lower the workflow runtime thread's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// The host's outbound-request records become audit entries (`provider.outbound`), written in

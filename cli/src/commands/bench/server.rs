@@ -46,12 +46,12 @@ pub struct Memory {
 
 impl ChildServer {
     /// Starts the server in `data_dir` (which must be empty or absent) or in a new temporary
-    /// directory, and waits until it listens.
+    /// directory, with configuration file `config` if given, and waits until it listens.
     ///
     /// # Errors
     /// The directory is not empty, the executable cannot be started, or the server exits or
     /// does not listen within the deadline (the error carries the end of its log).
-    pub async fn start(data_dir: Option<&Path>) -> anyhow::Result<Self> {
+    pub async fn start(data_dir: Option<&Path>, config: Option<&Path>) -> anyhow::Result<Self> {
         let (temp_root, data_dir, log) = match data_dir {
             Some(d) => {
                 check_fresh(d)?;
@@ -78,6 +78,9 @@ impl ChildServer {
             .arg("json")
             .arg("--log-level")
             .arg("warn,fleetplane_server=info");
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
         // The server refuses unknown FLEETPLANE_* variables and must not take the user's.
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("FLEETPLANE_") {
