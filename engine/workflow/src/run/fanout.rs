@@ -336,9 +336,10 @@ pub struct FanoutState {
     pub continuation: Option<Token>,
 }
 
-/// The most children one transition starts: an unlimited fan-out over a large fleet starts
-/// them in steps of this many, one transition each (docs/workflows.md, "Fan-out"), so that a
-/// batch's transaction, and the memory it holds until its commit, stay bounded.
+/// The most wave members one transition considers, hence the most children it starts: an
+/// unlimited fan-out over a large fleet starts them in steps of this many, one transition each
+/// (docs/workflows.md, "Starting children"), so that a batch's transaction, and the memory it
+/// holds until its commit, stay bounded.
 pub const START_PER_TRANSITION: usize = 1_000;
 
 /// The name of the wave of clusters no wave selects.
