@@ -304,47 +304,45 @@ pub async fn authenticate(
         .map(str::to_owned);
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let now = jiff::Timestamp::now();
-    let resolved = state
-        .read(move |r| {
-            let (user, key_id) = match bearer {
-                Some(Some(key)) => match user_of_key(r, key.trim(), now)? {
-                    Some((user, id)) => (user, Some(id)),
-                    None => {
-                        return Err(ApiError::unauthorized(
-                            "invalid, expired or revoked API key",
-                        ));
-                    }
-                },
-                Some(None) => {
+    let resolved = state.read_now(move |r| {
+        let (user, key_id) = match bearer {
+            Some(Some(key)) => match user_of_key(r, key.trim(), now)? {
+                Some((user, id)) => (user, Some(id)),
+                None => {
                     return Err(ApiError::unauthorized(
-                        "expected `Authorization: Bearer <api key>`",
+                        "invalid, expired or revoked API key",
                     ));
                 }
-                None => match session_from_cookies(r, cookies.as_deref(), now)? {
-                    Some(s) => {
-                        if unsafe_method
-                            && csrf
-                                .as_deref()
-                                .is_none_or(|t| !constant_time_eq(t.as_bytes(), s.csrf.as_bytes()))
-                        {
-                            return Err(ApiError::forbidden("a valid CSRF token (x-csrf-token)"));
-                        }
-                        (s.user, None)
-                    }
-                    None => {
-                        return Err(ApiError::unauthorized(
-                            "authentication required: send `Authorization: Bearer <api key>`",
-                        ));
-                    }
-                },
-            };
-            if r.get(&ObjectKey::tenant(kinds::USER, &user))?.is_none() {
-                return Err(ApiError::unauthorized("the key's user no longer exists"));
+            },
+            Some(None) => {
+                return Err(ApiError::unauthorized(
+                    "expected `Authorization: Bearer <api key>`",
+                ));
             }
-            let grants = grants_of(r, &user)?;
-            Ok((user, key_id, grants))
-        })
-        .await?;
+            None => match session_from_cookies(r, cookies.as_deref(), now)? {
+                Some(s) => {
+                    if unsafe_method
+                        && csrf
+                            .as_deref()
+                            .is_none_or(|t| !constant_time_eq(t.as_bytes(), s.csrf.as_bytes()))
+                    {
+                        return Err(ApiError::forbidden("a valid CSRF token (x-csrf-token)"));
+                    }
+                    (s.user, None)
+                }
+                None => {
+                    return Err(ApiError::unauthorized(
+                        "authentication required: send `Authorization: Bearer <api key>`",
+                    ));
+                }
+            },
+        };
+        if r.get(&ObjectKey::tenant(kinds::USER, &user))?.is_none() {
+            return Err(ApiError::unauthorized("the key's user no longer exists"));
+        }
+        let grants = grants_of(r, &user)?;
+        Ok((user, key_id, grants))
+    })?;
     let (user, key_id, grants) = resolved;
     let limiter_key = key_id.clone().unwrap_or_else(|| format!("user:{user}"));
     if let Err(not_until) = state.key_limiter.check_key(&limiter_key) {

@@ -83,6 +83,11 @@ pub trait ApiKind: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether [`ApiKind::observe`] reads a bounded handful of objects, so that `GET` runs
+    /// it on the request's own thread ([`AppState::read_now`]). A kind whose observation can
+    /// grow with the fleet says `false` and is read on the blocking pool.
+    const OBSERVE_IS_SMALL: bool = true;
+
     /// Completes an object read for a client with what is computed at read time (status from
     /// the reference index or other objects), inside the read snapshot of `GET` and list.
     ///
@@ -485,9 +490,12 @@ pub async fn get<K: ApiKind>(
         Permission::new(K::RESOURCE, Verb::Get),
         K::authz_project(&scope, &name).as_deref(),
     )?;
-    let obj = state
-        .read(move |r| K::observe(r, &scope, require::<K>(r, &scope, &name)?))
-        .await?;
+    let read = move |r: &dyn ReadOps| K::observe(r, &scope, require::<K>(r, &scope, &name)?);
+    let obj = if K::OBSERVE_IS_SMALL {
+        state.read_now(read)?
+    } else {
+        state.read(read).await?
+    };
     Ok(object_response(StatusCode::OK, &K::present(obj)))
 }
 

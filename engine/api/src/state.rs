@@ -187,6 +187,22 @@ impl AppState {
         Ok(result)
     }
 
+    /// Runs `f` against a read snapshot on the calling thread, for reads bounded by a few
+    /// objects (a key lookup, one object and what it shows): they take tens of microseconds,
+    /// less than the two thread switches of [`AppState::read`], which under load are where a
+    /// single-object request's time goes (each switch waits for a core; docs/performance.md,
+    /// "Fifth round"). Anything proportional to a page, a render or a scan uses `read`.
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
+    pub fn read_now<R>(
+        &self,
+        f: impl FnOnce(&dyn fleetplane_store::ReadOps) -> ApiResult<R>,
+    ) -> ApiResult<R> {
+        let r = self.store.read()?;
+        f(&*r)
+    }
+
     /// Runs `f` against a read snapshot on a blocking thread.
     ///
     /// # Errors

@@ -529,6 +529,8 @@ impl ApiKind for ClusterTemplate {
     const RESOURCE: Resource = Resource::ClusterTemplate;
     type Spec = ClusterTemplateSpec;
     type Status = TemplateStatus;
+    // A paused rollout's status lists its failed clusters from the run's fan-out.
+    const OBSERVE_IS_SMALL: bool = false;
 
     fn observe(r: &dyn ReadOps, scope: &Scope, obj: ObjectOf<Self>) -> ApiResult<ObjectOf<Self>> {
         with_status(r, scope, obj)

@@ -281,18 +281,15 @@ async fn start_runtime(
     Ok((stop, task, threads))
 }
 
-/// With `runtime-nice` above 0, the workflow runtime's own tokio runtime: its batches, provider
-/// calls and effects run on these threads (workers and blocking pool), `nice` steps below the
-/// API's, so that when both want the cores a request is served first and the rollout takes what
-/// is left (docs/configuration.md, "Requests before the rollout"). With 0 (the default), the
-/// runtime shares the server's threads.
+/// The workflow runtime's own tokio runtime: its batches, provider calls and effects run on
+/// these threads (workers and blocking pool), so a batch or a render never holds a thread an
+/// API connection is waiting for (docs/configuration.md, "The runtime's threads"). With
+/// `runtime-nice` above 0 they run that many nice steps below the API's, so that when both want
+/// the cores a request is served first and the rollout takes what is left.
 struct RuntimeThreads(Option<tokio::runtime::Runtime>);
 
 impl RuntimeThreads {
     fn start(nice: i32) -> anyhow::Result<Self> {
-        if nice == 0 {
-            return Ok(Self(None));
-        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .thread_name("fleetplane-runtime")
             .enable_all()
@@ -306,10 +303,10 @@ impl RuntimeThreads {
         &self,
         task: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
-        match &self.0 {
-            Some(rt) => rt.spawn(task),
-            None => tokio::spawn(task),
-        }
+        self.0
+            .as_ref()
+            .expect("the runtime's threads run until dropped")
+            .spawn(task)
     }
 }
 
