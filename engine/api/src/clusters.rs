@@ -17,7 +17,8 @@ use crate::json::Query;
 use crate::profiles;
 use crate::refs;
 use crate::resource::{
-    self, ApiKind, ObjectOf, ObjectPath, from_record, load, object_response, require, rule, upsert,
+    self, ApiKind, ObjectOf, ObjectPath, Shared, from_record, load, object_response, require, rule,
+    upsert,
 };
 use crate::state::{AppState, Tx};
 use crate::templates::{self, MemberView};
@@ -83,19 +84,28 @@ pub struct Desired {
 
 /// The profile versions a cluster runs, with what decides its values.
 struct Resolved {
-    versions: Vec<(Option<RefScope>, ProfileVersion, BTreeMap<String, String>)>,
+    versions: Vec<ResolvedVersion>,
     cloud_type: CloudType,
     template: Option<MemberView>,
+}
+
+/// One version a cluster runs; serialized (for the render memo's key) with the version as
+/// the digest of its stored record.
+#[derive(Serialize)]
+struct ResolvedVersion {
+    scope: Option<RefScope>,
+    version: Shared<ProfileVersion>,
+    template_values: BTreeMap<String, String>,
 }
 
 impl Resolved {
     fn linked(&self) -> Vec<LinkedProfile<'_>> {
         self.versions
             .iter()
-            .map(|(scope, version, template_values)| LinkedProfile {
-                version,
-                scope: *scope,
-                template_values: template_values.clone(),
+            .map(|v| LinkedProfile {
+                version: &v.version,
+                scope: v.scope,
+                template_values: v.template_values.clone(),
             })
             .collect()
     }
@@ -115,7 +125,11 @@ fn resolve(r: &dyn ReadOps, project: &str, spec: &ClusterSpec) -> ApiResult<Reso
         let versions = view
             .versions
             .iter()
-            .map(|(p, v)| (p.scope, v.clone(), view.template_values(&p.name)))
+            .map(|(p, v)| ResolvedVersion {
+                scope: p.scope,
+                version: v.clone(),
+                template_values: view.template_values(&p.name),
+            })
             .collect();
         return Ok(Resolved {
             versions,
@@ -130,12 +144,12 @@ fn resolve(r: &dyn ReadOps, project: &str, spec: &ClusterSpec) -> ApiResult<Reso
             Some(RefScope::Tenant) => Scope::Tenant,
             _ => Scope::Project(project.to_owned()),
         };
-        match load::<profiles::Version>(
-            r,
-            &scope,
-            &profiles::version_key_name(&p.name, &p.version),
-        )? {
-            Some(obj) => versions.push((p.scope, profiles::domain_version(&obj), BTreeMap::new())),
+        match profiles::load_version(r, &scope, &p.name, &p.version)? {
+            Some(version) => versions.push(ResolvedVersion {
+                scope: p.scope,
+                version,
+                template_values: BTreeMap::new(),
+            }),
             None => problems.push(
                 format!("spec.profiles[{i}]"),
                 format!("profile version {}@{} not found", p.name, p.version),
@@ -143,7 +157,7 @@ fn resolve(r: &dyn ReadOps, project: &str, spec: &ClusterSpec) -> ApiResult<Reso
         }
     }
     problems.finish()?;
-    let refs: Vec<&ProfileVersion> = versions.iter().map(|(_, v, _)| v).collect();
+    let refs: Vec<&ProfileVersion> = versions.iter().map(|v| &*v.version).collect();
     check_standalone_set(&refs)?;
     let cloud_type = fleetplane_domain::cluster::base_cloud_type(&refs).unwrap_or(CloudType::All);
     Ok(Resolved {
@@ -214,10 +228,7 @@ pub fn desired_reusing(
         name: &key.name,
         project,
         spec,
-        profiles: linked
-            .iter()
-            .map(|l| (l.version, l.scope, &l.template_values))
-            .collect(),
+        profiles: &resolved.versions,
         values: &values,
         macros: &macros,
         cloud_type: resolved.cloud_type,
@@ -266,11 +277,8 @@ struct RenderInputs<'a> {
     name: &'a str,
     project: &'a str,
     spec: &'a ClusterSpec,
-    profiles: Vec<(
-        &'a fleetplane_domain::profile::ProfileVersion,
-        Option<RefScope>,
-        &'a BTreeMap<String, String>,
-    )>,
+    /// Each version by the digest of its stored record (its content, exactly).
+    profiles: &'a [ResolvedVersion],
     values: &'a ClusterVariables,
     macros: &'a fleetplane_domain::profile::Macros,
     cloud_type: CloudType,
@@ -383,7 +391,7 @@ impl ApiKind for Cluster {
         let resolved = resolve(&*tx.ops, &project, &new.spec)?;
         // Sensitive values come back masked from a GET: keep the stored ones.
         let mut sensitive = Vec::new();
-        for (_, version, _) in &resolved.versions {
+        for ResolvedVersion { version, .. } in &resolved.versions {
             let profile = &version.metadata.name;
             if let (Some(o), Some(incoming)) = (old, new.spec.variables.get_mut(profile)) {
                 let stored = o.spec.variables.get(profile).cloned().unwrap_or_default();

@@ -82,6 +82,16 @@ pub(crate) fn digest_of<T: serde::Serialize + ?Sized>(value: &T) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// A SHA-256 digest of a stored record: its key, resource version and bytes.
+pub(crate) fn record_digest(rec: &fleetplane_store::Record) -> [u8; 32] {
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(rec.key.to_string().as_bytes());
+    hasher.update([0]);
+    hasher.update(rec.resource_version.to_le_bytes());
+    hasher.update(&rec.body);
+    hasher.finalize().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +116,23 @@ mod tests {
         assert_eq!(m.get(&7), None);
         assert_eq!(m.get_or_try(7, || Ok::<u32, &str>(70)), Ok(70));
         assert_eq!(m.get_or_try(7, || Err::<u32, &str>("not called")), Ok(70));
+    }
+
+    #[test]
+    fn record_digests_differ_with_the_key_the_version_or_the_bytes() {
+        use fleetplane_store::{Kind, ObjectKey, Record, Scope};
+        let rec = |name: &str, rv: u64, body: &[u8]| Record {
+            key: ObjectKey::new(Scope::Tenant, Kind("profile-version"), name),
+            resource_version: rv,
+            body: body.to_vec(),
+        };
+        let a = record_digest(&rec("p/1.0.0", 7, b"{}"));
+        assert_eq!(a, record_digest(&rec("p/1.0.0", 7, b"{}")));
+        assert_ne!(a, record_digest(&rec("p/1.0.1", 7, b"{}")));
+        assert_ne!(a, record_digest(&rec("p/1.0.0", 8, b"{}")));
+        // The same key and version with other bytes (a write that was rolled back, then
+        // another one) is another entry.
+        assert_ne!(a, record_digest(&rec("p/1.0.0", 7, b"{ }")));
     }
 
     #[test]

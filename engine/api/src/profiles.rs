@@ -193,7 +193,6 @@ impl ApiKind for Version {
 }
 
 /// The domain's view of a stored version (`metadata.name` = the profile's name), unmasked.
-/// The domain view of a stored version (its profile name as `metadata.name`).
 pub(crate) fn domain_version(obj: &ObjectOf<Version>) -> ProfileVersion {
     let mut metadata = obj.metadata.clone();
     metadata.name = split_key(&obj.metadata.name).0.to_owned();
@@ -203,6 +202,31 @@ pub(crate) fn domain_version(obj: &ObjectOf<Version>) -> ProfileVersion {
         spec: obj.spec.clone(),
         status: ProfileVersionStatus { locked: false },
     }
+}
+
+/// Decoded versions by their record's digest ([`resource::load_shared`]): every render of a
+/// template's clusters reads the same few versions.
+static VERSIONS: std::sync::LazyLock<crate::memo::Memo<[u8; 32], std::sync::Arc<ProfileVersion>>> =
+    std::sync::LazyLock::new(|| crate::memo::Memo::new(256));
+
+/// The domain's view of version `version` of profile `profile` in `scope`, decoded once per
+/// stored content.
+///
+/// # Errors
+/// `Internal` on decode failures; store errors.
+pub(crate) fn load_version(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    profile: &str,
+    version: &str,
+) -> ApiResult<Option<resource::Shared<ProfileVersion>>> {
+    resource::load_shared::<Version, _>(
+        &VERSIONS,
+        r,
+        scope,
+        &version_key_name(profile, version),
+        |obj| domain_version(&obj),
+    )
 }
 
 /// Who references a version: template and cluster names (`project/name` for project objects).

@@ -175,6 +175,63 @@ pub fn load<K: ApiKind>(
         .transpose()
 }
 
+/// A decoded object shared by every reader of the same stored record, with that record's
+/// digest. It dereferences to the object and serializes as the digest (hex), which names the
+/// content exactly: a memo key built from it needs no serialization of the object.
+#[derive(Debug)]
+pub(crate) struct Shared<T> {
+    value: std::sync::Arc<T>,
+    digest: [u8; 32],
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Self {
+            value: self.value.clone(),
+            digest: self.digest,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.digest))
+    }
+}
+
+/// Reads one object of kind `K` and makes it a `T` through `memo`, which holds what was made
+/// from each stored record by the record's digest (its key, resource version and bytes): for
+/// objects read far more often than written — a template and its profile versions, read by
+/// every cluster's render — the JSON is decoded once per content, not once per read. A hit is
+/// exactly what a miss would make: a record written by a transaction that was then rolled back
+/// has other bytes or another key, so it cannot be mistaken for a committed one.
+///
+/// # Errors
+/// `Internal` on decode failures; store errors.
+pub(crate) fn load_shared<K: ApiKind, T: Send + Sync + 'static>(
+    memo: &crate::memo::Memo<[u8; 32], std::sync::Arc<T>>,
+    r: &dyn ReadOps,
+    scope: &Scope,
+    name: &str,
+    make: impl FnOnce(ObjectOf<K>) -> T,
+) -> ApiResult<Option<Shared<T>>> {
+    let Some(rec) = r.get(&ObjectKey::new(scope.clone(), K::STORE, name))? else {
+        return Ok(None);
+    };
+    let digest = crate::memo::record_digest(&rec);
+    let value = memo.get_or_try(digest, || {
+        from_record::<K>(&rec).map(|obj| std::sync::Arc::new(make(obj)))
+    })?;
+    Ok(Some(Shared { value, digest }))
+}
+
 /// Reads one object of kind `K` or answers `NotFound`.
 ///
 /// # Errors

@@ -21,7 +21,9 @@ use fleetplane_domain::authz::{Permission, Resource, Verb};
 use fleetplane_domain::cluster::ClusterPhase;
 use fleetplane_domain::error::{index, path};
 use fleetplane_domain::policy::MaintenancePolicySpec;
-use fleetplane_domain::profile::{MASK, ProfileVersionSpec, Variable, ensure_linkable};
+use fleetplane_domain::profile::{
+    MASK, ProfileVersion, ProfileVersionSpec, Variable, ensure_linkable,
+};
 use fleetplane_domain::template::{
     Assignment, ClusterTemplateSpec, ClusterValues, LinkedVersion, ProfileRef, RefScope,
     RevisionEntry, VariableAssignment, assign, check_cloud_type_unchanged, keep_running, propose,
@@ -233,15 +235,22 @@ fn linked_specs(
     scope: &Scope,
     spec: &ClusterTemplateSpec,
 ) -> ApiResult<Vec<Option<ProfileVersionSpec>>> {
+    Ok(linked_versions(r, scope, spec)?
+        .into_iter()
+        .map(|v| v.map(|v| v.spec.clone()))
+        .collect())
+}
+
+/// The versions `spec` links, in its order (`None` where one cannot be read).
+fn linked_versions(
+    r: &dyn ReadOps,
+    scope: &Scope,
+    spec: &ClusterTemplateSpec,
+) -> ApiResult<Vec<Option<resource::Shared<ProfileVersion>>>> {
     spec.profiles
         .iter()
         .map(|p| match resolve(scope, p.scope) {
-            Some(s) => {
-                Ok(
-                    load::<profiles::Version>(r, &s, &version_key_name(&p.name, &p.version))?
-                        .map(|v| v.spec),
-                )
-            }
+            Some(s) => profiles::load_version(r, &s, &p.name, &p.version),
             None => Ok(None),
         })
         .collect()
@@ -1166,7 +1175,7 @@ pub(crate) struct MemberView {
     /// The current revision.
     pub revision: u64,
     /// The linked versions in `spec.profiles` order (base first is the template's rule).
-    pub versions: Vec<(ProfileRef, fleetplane_domain::profile::ProfileVersion)>,
+    pub versions: Vec<(ProfileRef, resource::Shared<ProfileVersion>)>,
 }
 
 impl MemberView {
@@ -1201,40 +1210,35 @@ pub(crate) fn member_view(
     scope: &Scope,
     name: &str,
 ) -> ApiResult<Option<MemberView>> {
-    let Some(obj) = load::<ClusterTemplate>(r, scope, name)? else {
+    let Some(obj) = resource::load_shared::<ClusterTemplate, _>(&TEMPLATES, r, scope, name, |o| o)?
+    else {
         return Ok(None);
     };
-    let linked = linked_specs(r, scope, &obj.spec)?;
+    let linked = linked_versions(r, scope, &obj.spec)?;
     let mut versions = Vec::with_capacity(linked.len());
     for (p, v) in obj.spec.profiles.iter().zip(linked) {
-        let Some(spec) = v else {
+        let Some(v) = v else {
             return Err(crate::error::ApiError::internal(format!(
                 "template {name:?} links {}@{} which cannot be read",
                 p.name, p.version
             )));
         };
-        let metadata = fleetplane_domain::meta::Metadata {
-            name: p.name.clone(),
-            ..Default::default()
-        };
-        versions.push((
-            p.clone(),
-            fleetplane_domain::profile::ProfileVersion {
-                kind: String::new(),
-                metadata,
-                spec,
-                status: fleetplane_domain::profile::ProfileVersionStatus { locked: true },
-            },
-        ));
+        versions.push((p.clone(), v));
     }
     Ok(Some(MemberView {
         scope: scope.clone(),
         name: name.to_owned(),
         revision: obj.status.revision.max(1),
-        spec: obj.spec,
+        spec: obj.spec.clone(),
         versions,
     }))
 }
+
+/// Decoded templates by their record's digest ([`resource::load_shared`]): every render of a
+/// cluster reads its template.
+static TEMPLATES: std::sync::LazyLock<
+    crate::memo::Memo<[u8; 32], std::sync::Arc<ObjectOf<ClusterTemplate>>>,
+> = std::sync::LazyLock::new(|| crate::memo::Memo::new(256));
 
 /// A cluster's stored assignments for `revision` (`None` when its record is for another
 /// revision or absent).
