@@ -761,46 +761,107 @@ pub struct ClusterEvent {
     pub run: Option<String>,
 }
 
-/// A cluster's recent events (kind `clusterEvents`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventHistory {
-    /// Oldest first, at most [`MAX_EVENTS`].
-    #[serde(default)]
-    pub events: Vec<ClusterEvent>,
-    /// The newest provider event already copied (provider clock, ms).
-    #[serde(default)]
-    pub provider_seen_ms: u64,
-}
-
 /// Events kept per cluster.
 pub const MAX_EVENTS: usize = 200;
+
+/// Where a cluster's history stands (kind `clusterEvents`, named after the cluster). Each event
+/// is a row of its own, named `{cluster}/{seq:020}`, so appending writes only the new events
+/// and this head, not the whole history (a history at [`MAX_EVENTS`] is ~40 KB of JSON, and
+/// the runtime's hook appends to it on most transitions that change a cluster).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventsHead {
+    /// The sequence number of the oldest event kept.
+    #[serde(default)]
+    first: u64,
+    /// The sequence number the next event gets.
+    #[serde(default)]
+    next: u64,
+    /// The newest provider event already copied (provider clock, ms).
+    #[serde(default)]
+    provider_seen_ms: u64,
+    /// The history as stored before rows: the whole list in this record. Read as it is, and
+    /// moved to rows by the first append.
+    #[serde(default, skip_serializing)]
+    events: Vec<ClusterEvent>,
+}
 
 fn events_key(key: &ObjectKey) -> ObjectKey {
     ObjectKey::new(key.scope.clone(), kinds::CLUSTER_EVENTS, key.name.clone())
 }
 
-/// Reads a cluster's event history.
-///
-/// # Errors
-/// Store errors.
-pub fn read_events(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<EventHistory> {
+fn event_row_key(key: &ObjectKey, seq: u64) -> ObjectKey {
+    ObjectKey::new(
+        key.scope.clone(),
+        kinds::CLUSTER_EVENTS,
+        format!("{}/{seq:020}", key.name),
+    )
+}
+
+fn events_head(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<EventsHead> {
     Ok(r.get(&events_key(key))?
-        .map(|rec| rec.decode::<EventHistory>())
+        .map(|rec| rec.decode::<EventsHead>())
         .transpose()?
         .unwrap_or_default())
 }
 
-/// Appends events to a cluster's history (and drops the oldest past [`MAX_EVENTS`]).
+/// A cluster's kept events, oldest first (at most [`MAX_EVENTS`]).
 ///
 /// # Errors
 /// Store errors.
-pub fn write_events(w: &mut dyn WriteOps, key: &ObjectKey, mut h: EventHistory) -> ApiResult<()> {
-    if h.events.len() > MAX_EVENTS {
-        let drop = h.events.len() - MAX_EVENTS;
-        h.events.drain(..drop);
+pub fn read_events(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Vec<ClusterEvent>> {
+    let head = events_head(r, key)?;
+    if !head.events.is_empty() {
+        return Ok(head.events);
     }
-    w.put_as(&events_key(key), &h, Precondition::Any, &[])?;
+    let page = r.list(&fleetplane_store::ListQuery {
+        scope: key.scope.clone(),
+        kind: kinds::CLUSTER_EVENTS,
+        name_prefix: format!("{}/", key.name),
+        after: None,
+        limit: MAX_EVENTS,
+    })?;
+    Ok(page
+        .items
+        .iter()
+        .map(|rec| rec.decode::<ClusterEvent>())
+        .collect::<Result<_, _>>()?)
+}
+
+/// The newest provider event already copied into a cluster's history (provider clock, ms).
+///
+/// # Errors
+/// Store errors.
+pub fn provider_events_seen(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<u64> {
+    Ok(events_head(r, key)?.provider_seen_ms)
+}
+
+/// Appends `events` to a cluster's history, dropping the oldest past [`MAX_EVENTS`], and
+/// records `provider_seen_ms` when given.
+///
+/// # Errors
+/// Store errors.
+pub fn append_events(
+    w: &mut dyn WriteOps,
+    key: &ObjectKey,
+    events: Vec<ClusterEvent>,
+    provider_seen_ms: Option<u64>,
+) -> ApiResult<()> {
+    let mut head = events_head(&*w, key)?;
+    let mut new = std::mem::take(&mut head.events);
+    new.extend(events);
+    for ev in &new {
+        w.put_as(&event_row_key(key, head.next), ev, Precondition::Any, &[])?;
+        head.next += 1;
+    }
+    while head.next - head.first > MAX_EVENTS as u64 {
+        w.delete(&event_row_key(key, head.first), Precondition::Any)?;
+        head.first += 1;
+    }
+    if let Some(ms) = provider_seen_ms {
+        head.provider_seen_ms = ms;
+    }
+    w.put_as(&events_key(key), &head, Precondition::Any, &[])?;
     Ok(())
 }
 
@@ -809,9 +870,19 @@ pub fn write_events(w: &mut dyn WriteOps, key: &ObjectKey, mut h: EventHistory) 
 /// # Errors
 /// Store errors.
 pub fn add_event(w: &mut dyn WriteOps, key: &ObjectKey, ev: ClusterEvent) -> ApiResult<()> {
-    let mut h = read_events(&*w, key)?;
-    h.events.push(ev);
-    write_events(w, key, h)
+    append_events(w, key, vec![ev], None)
+}
+
+/// Removes a cluster's history.
+fn forget_events(w: &mut dyn WriteOps, key: &ObjectKey) -> ApiResult<()> {
+    let head = events_head(&*w, key)?;
+    for seq in head.first..head.next {
+        w.delete(&event_row_key(key, seq), Precondition::Any)?;
+    }
+    if w.get(&events_key(key))?.is_some() {
+        w.delete(&events_key(key), Precondition::Any)?;
+    }
+    Ok(())
 }
 
 fn event(
@@ -895,11 +966,10 @@ pub fn forget(w: &mut dyn WriteOps, key: &ObjectKey, obj: &ObjectOf<Cluster>) ->
     // Its share of its template's summary, counted before its assignments go.
     let gone = templates::departing(&*w, key)?;
     w.delete(key, Precondition::Any)?;
-    for k in [stacks_key(key), events_key(key)] {
-        if w.get(&k)?.is_some() {
-            w.delete(&k, Precondition::Any)?;
-        }
+    if w.get(&stacks_key(key))?.is_some() {
+        w.delete(&stacks_key(key), Precondition::Any)?;
     }
+    forget_events(w, key)?;
     if let (Some(t), Some(project)) = (&obj.spec.template, key.scope.project()) {
         let ts = templates::template_scope(project, t.scope);
         let a = templates::assignment_key(&ts, &t.name, key);
@@ -1298,10 +1368,10 @@ async fn events(
         .read(move |r| {
             require::<Cluster>(r, &scope, &name)?;
             let key = ObjectKey::new(scope, kinds::CLUSTER, name);
-            let mut h = read_events(r, &key)?;
-            h.events.reverse();
-            h.events.truncate(limit);
-            Ok(h.events)
+            let mut events = read_events(r, &key)?;
+            events.reverse();
+            events.truncate(limit);
+            Ok(events)
         })
         .await?;
     Ok(Json(json!({"items": items})))
@@ -1329,4 +1399,103 @@ pub fn routes(r: &mut Routes) {
         patch(patch_variables),
     );
     r.add(&format!("{c}/{{name}}/events"), &[Method::GET], get(events));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleetplane_store::{ListQuery, RedbStorage, Storage};
+
+    fn ev(i: u64) -> ClusterEvent {
+        ClusterEvent {
+            time: jiff::Timestamp::from_second(1_800_000_000 + i as i64).unwrap(),
+            kind: "Normal".into(),
+            reason: "Test".into(),
+            message: format!("event {i}"),
+            run: None,
+        }
+    }
+
+    fn rows(s: &RedbStorage, key: &ObjectKey) -> usize {
+        let r = s.read().unwrap();
+        r.list(&ListQuery {
+            scope: key.scope.clone(),
+            kind: kinds::CLUSTER_EVENTS,
+            name_prefix: format!("{}/", key.name),
+            after: None,
+            limit: usize::MAX,
+        })
+        .unwrap()
+        .items
+        .len()
+    }
+
+    fn append(s: &RedbStorage, key: &ObjectKey, events: Vec<ClusterEvent>, seen: Option<u64>) {
+        let mut w = s.write().unwrap();
+        append_events(&mut *w, key, events, seen).unwrap();
+        w.commit().unwrap();
+    }
+
+    #[test]
+    fn a_history_is_rows_that_keep_the_newest_events_and_reads_the_old_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStorage::open(&dir.path().join("db.redb")).unwrap();
+        let key = ObjectKey::new(Scope::Project("p".into()), kinds::CLUSTER, "web");
+        let other = ObjectKey::new(Scope::Project("p".into()), kinds::CLUSTER, "web-2");
+
+        // A history written before rows: one record with the whole list.
+        let mut w = s.write().unwrap();
+        w.put_as(
+            &events_key(&key),
+            &serde_json::json!({"events": [ev(0), ev(1)], "providerSeenMs": 5}),
+            Precondition::Any,
+            &[],
+        )
+        .unwrap();
+        w.commit().unwrap();
+        let r = s.read().unwrap();
+        assert_eq!(read_events(&*r, &key).unwrap(), [ev(0), ev(1)]);
+        assert_eq!(provider_events_seen(&*r, &key).unwrap(), 5);
+        drop(r);
+
+        // The first append moves it to rows.
+        append(&s, &key, vec![ev(2)], Some(9));
+        let r = s.read().unwrap();
+        assert_eq!(read_events(&*r, &key).unwrap(), [ev(0), ev(1), ev(2)]);
+        assert_eq!(provider_events_seen(&*r, &key).unwrap(), 9);
+        let head = r.get(&events_key(&key)).unwrap().unwrap();
+        assert!(!String::from_utf8_lossy(&head.body).contains("events"));
+        drop(r);
+        assert_eq!(rows(&s, &key), 3);
+
+        // Past the limit the oldest go, one row per event, in order.
+        append(&s, &other, vec![ev(1000)], None);
+        for i in 3..250 {
+            append(&s, &key, vec![ev(i)], None);
+        }
+        append(&s, &key, (250..260).map(ev).collect(), None);
+        let r = s.read().unwrap();
+        let kept = read_events(&*r, &key).unwrap();
+        assert_eq!(kept.len(), MAX_EVENTS);
+        assert_eq!(kept.first(), Some(&ev(60)));
+        assert_eq!(kept.last(), Some(&ev(259)));
+        assert_eq!(
+            provider_events_seen(&*r, &key).unwrap(),
+            9,
+            "kept when not given"
+        );
+        assert_eq!(read_events(&*r, &other).unwrap(), [ev(1000)], "web-2 apart");
+        drop(r);
+        assert_eq!(rows(&s, &key), MAX_EVENTS);
+
+        // Forgetting the cluster removes every row and the head, and nothing of web-2.
+        let mut w = s.write().unwrap();
+        forget_events(&mut *w, &key).unwrap();
+        w.commit().unwrap();
+        assert_eq!(rows(&s, &key), 0);
+        let r = s.read().unwrap();
+        assert!(r.get(&events_key(&key)).unwrap().is_none());
+        assert!(read_events(&*r, &key).unwrap().is_empty());
+        assert_eq!(read_events(&*r, &other).unwrap(), [ev(1000)]);
+    }
 }

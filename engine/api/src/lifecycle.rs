@@ -243,23 +243,25 @@ impl Lifecycle {
         };
         let before = obj.clone();
         let run = t.state.id.as_str();
+        // The provider's events first (they happened during the step), then the run's.
         let mut events: Vec<ClusterEvent> = Vec::new();
-        let mut history = None;
+        let mut provider_seen = None;
         if let Event::StepCompleted { result, .. } = t.event
             && observed(result)
         {
             apply_observation(&mut obj, result);
             promote_if_applied(w, key, &mut obj, result)?;
-            let mut h = clusters::read_events(&*w, key)?;
+            let before_ms = clusters::provider_events_seen(&*w, key)?;
+            let mut seen = before_ms;
             for e in result["events"].as_array().into_iter().flatten() {
                 let at = e["atMs"].as_u64().unwrap_or(0);
-                if at > h.provider_seen_ms {
-                    h.provider_seen_ms = at;
+                if at > seen {
+                    seen = at;
                     let time = i64::try_from(at)
                         .ok()
                         .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
                         .unwrap_or(t.now);
-                    h.events.push(ClusterEvent {
+                    events.push(ClusterEvent {
                         time,
                         kind: "Normal".into(),
                         reason: e["reason"].as_str().unwrap_or("ProviderEvent").to_owned(),
@@ -268,23 +270,15 @@ impl Lifecycle {
                     });
                 }
             }
-            history = Some(h);
+            provider_seen = (seen != before_ms).then_some(seen);
         }
         for j in t.journal {
             if let Some(done) = self.on_entry(w, key, &mut obj, t, j, &mut events)? {
                 return Ok(Some(done));
             }
         }
-        if obj == before && events.is_empty() && history.is_none() {
-            return Ok(None);
-        }
-        if !events.is_empty() || history.is_some() {
-            let mut h = match history {
-                Some(h) => h,
-                None => clusters::read_events(&*w, key)?,
-            };
-            h.events.extend(events);
-            clusters::write_events(w, key, h)?;
+        if !events.is_empty() || provider_seen.is_some() {
+            clusters::append_events(w, key, events, provider_seen)?;
         }
         if obj == before {
             return Ok(None);

@@ -707,10 +707,7 @@ async fn cluster_page(
         .await?;
         // Read after the API's own permission check passed.
         let key = ObjectKey::new(Scope::Project(p.clone()), kinds::CLUSTER, name.clone());
-        let mut events = state
-            .read(move |r| clusters::read_events(r, &key))
-            .await?
-            .events;
+        let mut events = state.read(move |r| clusters::read_events(r, &key)).await?;
         events.reverse();
         events.truncate(EVENTS_SHOWN);
         Ok::<_, ApiError>((c, events))
