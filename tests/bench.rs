@@ -39,7 +39,8 @@ fn bench_all_reports_every_figure_for_a_small_fleet() {
             "--probe-calls",
             "20",
         ])
-        .args(["--readers", "1", "--json"])
+        // GETs on a schedule (open loop), list pages as fast as answered (closed loop).
+        .args(["--readers", "1", "--get-rate", "200", "--json"])
         .arg(&json)
         .arg("--data-dir")
         .arg(&data)
@@ -139,6 +140,8 @@ fn bench_all_reports_every_figure_for_a_small_fleet() {
                 >= number(&r, &format!("/rollouts/{i}/secondsToApplied")),
             "{r:#}"
         );
+        assert_eq!(x["readers"]["getsPerSecond"], 200, "{r:#}");
+        assert!(x["readers"]["pagesPerSecond"].is_null(), "{r:#}");
         for what in ["getLatency", "listPageLatency"] {
             let l = &x[what];
             assert!(l["count"].as_u64() >= Some(1), "{r:#}");

@@ -50,6 +50,16 @@ pub struct BenchArgs {
     #[arg(long, value_name = "R", default_value_t = 2,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub readers: u16,
+    /// Single-object GETs per second, shared by the GET readers, each sending on a fixed
+    /// schedule (open loop; latency from the scheduled send). Unset: closed loop, no pause.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub get_rate: Option<u32>,
+    /// List pages per second, shared by the list readers (open loop, like `--get-rate`).
+    /// Unset: closed loop.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub list_rate: Option<u32>,
 }
 
 /// A bench scenario.

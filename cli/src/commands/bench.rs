@@ -199,7 +199,11 @@ async fn scenarios(
                 from: &from,
                 version: &version,
                 strategy: *strategy,
-                readers: args.readers,
+                load: rollout::ReadLoad {
+                    readers: args.readers,
+                    gets_per_second: args.get_rate,
+                    pages_per_second: args.list_rate,
+                },
                 commits_per_second,
             })
             .await?,

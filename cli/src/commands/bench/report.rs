@@ -70,6 +70,8 @@ pub struct RolloutFigures {
     pub updates_per_second: f64,
     /// Latency of the template GETs that watched for `Applied`.
     pub template_polls: Latency,
+    /// The readers during the rollout.
+    pub readers: super::rollout::ReadLoad,
     /// Single-object GET (a cluster) from the concurrent readers during the rollout.
     pub get_latency: Latency,
     /// List page (500 clusters) from the concurrent readers during the rollout.
@@ -306,6 +308,7 @@ impl Report {
                         t.per_second, r.transitions_per_commit_rate
                     ),
                 ),
+                (row("readers"), r.readers.describe()),
                 (row("GET cluster latency"), latency(&r.get_latency)),
                 (row("list page latency"), latency(&r.list_page_latency)),
                 (row("template GET latency"), latency(&r.template_polls)),

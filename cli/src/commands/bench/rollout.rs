@@ -7,6 +7,7 @@ use super::report::{Latency, RolloutFigures, RolloutTransitions};
 use super::{PAGE, STALL_DEADLINE, cluster_name, in_project, per_second};
 use anyhow::Context as _;
 use fleetplane_client::{Client, ListOptions, Precondition};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -143,8 +144,70 @@ async fn link(
         .context("the saved template has no status.revision")
 }
 
-/// Closed-loop readers (no think time) running until told to stop; each makes at least one
-/// request.
+/// The readers a rollout runs alongside: how many of each kind and, per kind, whether they
+/// wait for a schedule.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadLoad {
+    /// Readers of each kind (single-object GET, list page).
+    pub readers: u16,
+    /// GETs per second across the GET readers (open loop); `None`: closed loop.
+    pub gets_per_second: Option<u32>,
+    /// List pages per second across the list readers (open loop); `None`: closed loop.
+    pub pages_per_second: Option<u32>,
+}
+
+impl ReadLoad {
+    /// One reader's pause between scheduled requests when its kind has a rate.
+    fn pace(self, rate: Option<u32>) -> Option<Duration> {
+        rate.map(|r| Duration::from_secs_f64(f64::from(self.readers) / f64::from(r.max(1))))
+    }
+
+    /// How the report names it, e.g. `2 GET readers at 200/s, 2 list readers closed loop`.
+    pub fn describe(self) -> String {
+        let kind = |what: &str, rate: Option<u32>| match rate {
+            Some(r) => format!("{} {what} readers at {r}/s (open loop)", self.readers),
+            None => format!("{} {what} readers (closed loop)", self.readers),
+        };
+        format!(
+            "{}, {}",
+            kind("GET", self.gets_per_second),
+            kind("list", self.pages_per_second)
+        )
+    }
+}
+
+/// When a reader sends its requests. Closed loop: each as soon as the previous answered, its
+/// latency timed from the send. Open loop: on a fixed schedule, its latency timed from the
+/// *scheduled* instant, so a server that stalls is charged for every request it held up, not
+/// only the one in flight (a closed-loop reader stops asking while it waits, which hides the
+/// stall: "coordinated omission").
+struct Schedule {
+    pace: Option<Duration>,
+    due: Instant,
+}
+
+impl Schedule {
+    fn new(pace: Option<Duration>, offset: Duration) -> Self {
+        Self {
+            pace,
+            due: Instant::now() + offset,
+        }
+    }
+
+    /// Waits for the next request's turn; returns the instant its latency counts from.
+    async fn next(&mut self) -> Instant {
+        let Some(pace) = self.pace else {
+            return Instant::now();
+        };
+        tokio::time::sleep_until(self.due.into()).await;
+        let at = self.due;
+        self.due += pace;
+        at
+    }
+}
+
+/// Readers running until told to stop; each makes at least one request.
 struct Readers {
     stop: Arc<AtomicBool>,
     gets: tokio::task::JoinSet<anyhow::Result<Vec<Duration>>>,
@@ -152,20 +215,31 @@ struct Readers {
 }
 
 impl Readers {
-    fn start(client: &Client, project: &str, n: u32, per_kind: u16) -> Self {
+    fn start(client: &Client, project: &str, n: u32, load: ReadLoad) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let (mut gets, mut lists) = (tokio::task::JoinSet::new(), tokio::task::JoinSet::new());
-        for k in 0..u32::from(per_kind) {
+        let (get_pace, list_pace) = (
+            load.pace(load.gets_per_second),
+            load.pace(load.pages_per_second),
+        );
+        for k in 0..u32::from(load.readers) {
+            // Open-loop readers of a kind start a fraction of the pace apart, so the kind's
+            // requests are spread evenly rather than sent in bursts.
+            let offset = |pace: Option<Duration>| {
+                pace.map_or(Duration::ZERO, |p| p * k / u32::from(load.readers))
+            };
             gets.spawn(get_reader(
                 client.clone(),
                 project.to_owned(),
                 n,
                 k,
+                Schedule::new(get_pace, offset(get_pace)),
                 stop.clone(),
             ));
             lists.spawn(list_reader(
                 client.clone(),
                 project.to_owned(),
+                Schedule::new(list_pace, offset(list_pace)),
                 stop.clone(),
             ));
         }
@@ -192,6 +266,7 @@ async fn get_reader(
     project: String,
     n: u32,
     start: u32,
+    mut schedule: Schedule,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<Duration>> {
     let mut samples = Vec::new();
@@ -199,7 +274,7 @@ async fn get_reader(
     loop {
         let name = cluster_name((i % u64::from(n.max(1))) as u32);
         let path = in_project(&project, &format!("/clusters/{name}"));
-        let t = Instant::now();
+        let t = schedule.next().await;
         client
             .get(&path)
             .await
@@ -216,6 +291,7 @@ async fn get_reader(
 async fn list_reader(
     client: Client,
     project: String,
+    mut schedule: Schedule,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<Duration>> {
     let path = in_project(&project, "/clusters");
@@ -225,7 +301,7 @@ async fn list_reader(
         ..ListOptions::default()
     };
     loop {
-        let t = Instant::now();
+        let t = schedule.next().await;
         let page = client
             .list(&path, &options)
             .await
@@ -286,8 +362,8 @@ pub struct Plan<'a> {
     pub version: &'a str,
     /// Upgrade now in one go or in waves.
     pub strategy: Strategy,
-    /// Readers of each kind while the rollout runs.
-    pub readers: u16,
+    /// The readers while the rollout runs.
+    pub load: ReadLoad,
     /// The durable-commit probe's rate, for the fraction.
     pub commits_per_second: f64,
 }
@@ -308,15 +384,15 @@ pub async fn run(p: Plan<'_>) -> anyhow::Result<RolloutFigures> {
     let revision = link(client, project, p.version, p.strategy).await?;
     let template = in_project(project, &format!("/cluster-templates/{TEMPLATE}"));
     super::super::note(&format!(
-        "{name}: Upgrade now of revision {revision} to {n} clusters, {} GET and {} list readers",
-        p.readers, p.readers
+        "{name}: Upgrade now of revision {revision} to {n} clusters, {}",
+        p.load.describe()
     ));
     let answer = client
         .post(&format!("{template}:upgrade"), &json!({}))
         .await
         .context("POST :upgrade")?;
     let started = Instant::now();
-    let readers = Readers::start(client, project, n, p.readers);
+    let readers = Readers::start(client, project, n, p.load);
     let run = answer["run"]
         .as_str()
         .context("the :upgrade answer names no run")?
@@ -439,6 +515,7 @@ pub async fn run(p: Plan<'_>) -> anyhow::Result<RolloutFigures> {
         clusters_skipped: count("skipped"),
         updates_per_second: per_second(updated, seconds_to_applied),
         template_polls: Latency::of(polls),
+        readers: p.load,
         get_latency,
         list_page_latency,
         transitions: RolloutTransitions {
@@ -493,5 +570,46 @@ mod tests {
             assert_eq!(wave["soakMinutes"], 0);
             assert!(wave.get("maxConcurrency").is_none());
         }
+    }
+    #[tokio::test]
+    async fn an_open_loop_schedule_counts_from_the_planned_send_not_the_late_one() {
+        let pace = Duration::from_millis(5);
+        let mut s = Schedule::new(Some(pace), Duration::ZERO);
+        let first = s.next().await;
+        // The caller is held up for four paces: the next sends were due meanwhile, and their
+        // latency starts when they were due.
+        tokio::time::sleep(pace * 4).await;
+        let second = s.next().await;
+        let third = s.next().await;
+        assert_eq!(second - first, pace);
+        assert_eq!(third - first, pace * 2);
+        assert!(third.elapsed() >= pace * 2, "the held-up time is charged");
+    }
+
+    #[tokio::test]
+    async fn a_closed_loop_schedule_counts_from_the_send() {
+        let mut s = Schedule::new(None, Duration::ZERO);
+        let before = Instant::now();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let at = s.next().await;
+        assert!(at >= before + Duration::from_millis(2));
+    }
+
+    #[test]
+    fn read_loads_share_the_rate_between_readers_and_say_how() {
+        let load = ReadLoad {
+            readers: 2,
+            gets_per_second: Some(200),
+            pages_per_second: None,
+        };
+        assert_eq!(
+            load.pace(load.gets_per_second),
+            Some(Duration::from_millis(10))
+        );
+        assert_eq!(load.pace(load.pages_per_second), None);
+        assert_eq!(
+            load.describe(),
+            "2 GET readers at 200/s (open loop), 2 list readers (closed loop)"
+        );
     }
 }
