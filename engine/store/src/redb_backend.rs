@@ -516,7 +516,11 @@ impl WriteOps for RedbWrite<'_> {
         pre: Precondition,
         refs: &[Reference],
     ) -> Result<u64> {
-        self.check(key, pre)?;
+        // `Any` has nothing to check: no read of the current record (most of the runtime
+        // hook's writes, such as a cluster's stacks and events, are unconditional).
+        if pre != Precondition::Any {
+            self.check(key, pre)?;
+        }
         let rv = self.next_revision()?;
         let enc = key.encode();
         {
