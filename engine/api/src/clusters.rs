@@ -903,16 +903,27 @@ fn event(
 
 // ---- stacks ----
 
-/// What a cluster was last asked to run and what it runs (kind `clusterStack`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// What a cluster was last asked to run and what it runs.
+#[derive(Debug, Clone, Default)]
 pub struct Stacks {
     /// The stack the last create/update call carried, by the run that made it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<StackRecord>,
     /// The stack the cluster runs (moved from `pending` when that run succeeds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<StackRecord>,
+}
+
+/// How the stacks are stored (kind `clusterStack`): the applied stack in the record named
+/// after the cluster, the pending one in `{cluster}/pending`, so that recording a call's stack
+/// writes that stack alone and reading the applied one decodes that alone (each is a rendered
+/// stack, several KB of JSON). Records written before the split hold both in the first; its
+/// `pending` is read while no record of its own exists and dropped by the next write.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredStacks {
+    #[serde(default, skip_serializing)]
+    pending: Option<StackRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    applied: Option<StackRecord>,
 }
 
 /// One recorded stack.
@@ -938,23 +949,92 @@ fn stacks_key(key: &ObjectKey) -> ObjectKey {
     ObjectKey::new(key.scope.clone(), kinds::CLUSTER_STACK, key.name.clone())
 }
 
+fn pending_stack_key(key: &ObjectKey) -> ObjectKey {
+    ObjectKey::new(
+        key.scope.clone(),
+        kinds::CLUSTER_STACK,
+        format!("{}/pending", key.name),
+    )
+}
+
+fn stored_stacks(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<StoredStacks> {
+    Ok(r.get(&stacks_key(key))?
+        .map(|rec| rec.decode::<StoredStacks>())
+        .transpose()?
+        .unwrap_or_default())
+}
+
+fn own_pending_stack(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Option<StackRecord>> {
+    Ok(r.get(&pending_stack_key(key))?
+        .map(|rec| rec.decode::<StackRecord>())
+        .transpose()?)
+}
+
 /// Reads a cluster's stacks.
 ///
 /// # Errors
 /// Store errors.
 pub fn read_stacks(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Stacks> {
-    Ok(r.get(&stacks_key(key))?
-        .map(|rec| rec.decode::<Stacks>())
-        .transpose()?
-        .unwrap_or_default())
+    let stored = stored_stacks(r, key)?;
+    Ok(Stacks {
+        pending: own_pending_stack(r, key)?.or(stored.pending),
+        applied: stored.applied,
+    })
 }
 
-/// Writes a cluster's stacks.
+/// The stack a cluster runs (`None` before its first create succeeded).
 ///
 /// # Errors
 /// Store errors.
-pub fn write_stacks(w: &mut dyn WriteOps, key: &ObjectKey, s: &Stacks) -> ApiResult<()> {
-    w.put_as(&stacks_key(key), s, Precondition::Any, &[])?;
+pub fn applied_stack(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Option<StackRecord>> {
+    Ok(stored_stacks(r, key)?.applied)
+}
+
+/// The stack the cluster's last create/update call carried, until it is applied.
+///
+/// # Errors
+/// Store errors.
+pub fn pending_stack(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Option<StackRecord>> {
+    match own_pending_stack(r, key)? {
+        Some(p) => Ok(Some(p)),
+        None => Ok(stored_stacks(r, key)?.pending),
+    }
+}
+
+/// Records the stack a create/update call carries (replacing any pending one).
+///
+/// # Errors
+/// Store errors.
+pub fn record_pending_stack(
+    w: &mut dyn WriteOps,
+    key: &ObjectKey,
+    p: &StackRecord,
+) -> ApiResult<()> {
+    w.put_as(&pending_stack_key(key), p, Precondition::Any, &[])?;
+    Ok(())
+}
+
+/// Makes `p` the applied stack; it stays the pending one too when `keep_pending` (applied but
+/// not healthy yet), otherwise there is no pending stack any more.
+///
+/// # Errors
+/// Store errors.
+pub fn apply_stack(
+    w: &mut dyn WriteOps,
+    key: &ObjectKey,
+    p: &StackRecord,
+    keep_pending: bool,
+) -> ApiResult<()> {
+    let stored = StoredStacks {
+        pending: None,
+        applied: Some(p.clone()),
+    };
+    w.put_as(&stacks_key(key), &stored, Precondition::Any, &[])?;
+    if keep_pending {
+        record_pending_stack(w, key, p)?;
+    } else if w.get(&pending_stack_key(key))?.is_some() {
+        w.delete(&pending_stack_key(key), Precondition::Any)?;
+    }
     Ok(())
 }
 
@@ -966,8 +1046,10 @@ pub fn forget(w: &mut dyn WriteOps, key: &ObjectKey, obj: &ObjectOf<Cluster>) ->
     // Its share of its template's summary, counted before its assignments go.
     let gone = templates::departing(&*w, key)?;
     w.delete(key, Precondition::Any)?;
-    if w.get(&stacks_key(key))?.is_some() {
-        w.delete(&stacks_key(key), Precondition::Any)?;
+    for k in [stacks_key(key), pending_stack_key(key)] {
+        if w.get(&k)?.is_some() {
+            w.delete(&k, Precondition::Any)?;
+        }
     }
     forget_events(w, key)?;
     if let (Some(t), Some(project)) = (&obj.spec.template, key.scope.project()) {
@@ -1497,5 +1579,73 @@ mod tests {
         assert!(r.get(&events_key(&key)).unwrap().is_none());
         assert!(read_events(&*r, &key).unwrap().is_empty());
         assert_eq!(read_events(&*r, &other).unwrap(), [ev(1000)]);
+    }
+
+    fn stack(run: &str, digest: &str) -> StackRecord {
+        StackRecord {
+            run: run.into(),
+            digest: digest.into(),
+            revision: Some(1),
+            desired: DesiredCluster {
+                cloud_type: CloudType::All,
+                labels: BTreeMap::new(),
+                node_pools: Vec::new(),
+                os_image: "ubuntu".into(),
+                kubernetes_version: "1.33.4".into(),
+                layers: Vec::new(),
+                profiles: Vec::new(),
+            },
+            inputs: None,
+        }
+    }
+
+    #[test]
+    fn pending_and_applied_stacks_are_records_of_their_own_and_read_the_old_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStorage::open(&dir.path().join("db.redb")).unwrap();
+        let key = ObjectKey::new(Scope::Project("p".into()), kinds::CLUSTER, "web");
+        let digests = |s: &RedbStorage| {
+            let r = s.read().unwrap();
+            let both = read_stacks(&*r, &key).unwrap();
+            assert_eq!(
+                pending_stack(&*r, &key).unwrap().map(|p| p.digest),
+                both.pending.as_ref().map(|p| p.digest.clone())
+            );
+            (
+                both.pending.map(|p| p.digest),
+                applied_stack(&*r, &key).unwrap().map(|a| a.digest),
+            )
+        };
+        let some = |d: &str| Some(d.to_owned());
+
+        // Both in one record, as stored before the split.
+        let mut w = s.write().unwrap();
+        w.put_as(
+            &stacks_key(&key),
+            &serde_json::json!({"pending": stack("r1", "d1"), "applied": stack("r0", "d0")}),
+            Precondition::Any,
+            &[],
+        )
+        .unwrap();
+        w.commit().unwrap();
+        assert_eq!(digests(&s), (some("d1"), some("d0")));
+
+        // A new call's stack is recorded on its own and read first.
+        let mut w = s.write().unwrap();
+        record_pending_stack(&mut *w, &key, &stack("r2", "d2")).unwrap();
+        w.commit().unwrap();
+        assert_eq!(digests(&s), (some("d2"), some("d0")));
+
+        // Applied but not healthy yet: applied, and still pending.
+        let mut w = s.write().unwrap();
+        apply_stack(&mut *w, &key, &stack("r2", "d2"), true).unwrap();
+        w.commit().unwrap();
+        assert_eq!(digests(&s), (some("d2"), some("d2")));
+
+        // Applied for good: no pending stack, and the old form's pending one is gone too.
+        let mut w = s.write().unwrap();
+        apply_stack(&mut *w, &key, &stack("r2", "d2"), false).unwrap();
+        w.commit().unwrap();
+        assert_eq!(digests(&s), (None, some("d2")));
     }
 }

@@ -227,9 +227,8 @@ impl EffectExecutor for ApiEffects {
                             Ok(cluster_of(r, cluster.as_deref()).and_then(|(key, obj)| {
                                 let d = clusters::desired_of(r, &key, &obj.spec)
                                     .map_err(|e| from_api(&e))?;
-                                let applied = clusters::read_stacks(r, &key)
+                                let applied = clusters::applied_stack(r, &key)
                                     .map_err(|e| from_api(&e))?
-                                    .applied
                                     .map(|a| a.desired);
                                 Ok(render_result(&d, applied.as_ref()))
                             }))

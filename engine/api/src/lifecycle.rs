@@ -323,17 +323,17 @@ impl Lifecycle {
                     // The stack this call carries; it becomes the applied one if the run
                     // succeeds. The resolver refuses to send a different one.
                     match clusters::desired_of(&*w, key, &obj.spec) {
-                        Ok(d) => {
-                            let mut stacks = clusters::read_stacks(&*w, key)?;
-                            stacks.pending = Some(clusters::StackRecord {
+                        Ok(d) => clusters::record_pending_stack(
+                            w,
+                            key,
+                            &clusters::StackRecord {
                                 run: run.to_owned(),
                                 digest: d.digest,
                                 revision: d.revision,
                                 desired: d.desired,
                                 inputs: Some(d.inputs),
-                            });
-                            clusters::write_stacks(w, key, &stacks)?;
-                        }
+                            },
+                        )?,
                         Err(e) => {
                             tracing::warn!(run, error = %e.error.detail, "cannot render the stack of a provider call")
                         }
@@ -389,15 +389,13 @@ impl Lifecycle {
                     clusters::forget(w, key, &shown)?;
                     return Ok(Some(cluster_event(key, "deleted", 0, t)));
                 }
-                let mut stacks = clusters::read_stacks(&*w, key)?;
-                if let Some(p) = stacks.pending.take_if(|p| p.run == run) {
+                if let Some(p) = clusters::pending_stack(&*w, key)?.filter(|p| p.run == run) {
                     obj.status.profiles = p.desired.profiles.clone();
                     obj.status.applied_stack = Some(p.digest.clone());
                     if p.revision.is_some() {
                         obj.status.revision = p.revision;
                     }
-                    stacks.applied = Some(p);
-                    clusters::write_stacks(w, key, &stacks)?;
+                    clusters::apply_stack(w, key, &p, false)?;
                 }
                 obj.status.phase = ClusterPhase::Running;
                 obj.status
@@ -476,20 +474,17 @@ fn promote_if_applied(
     let Some(applied) = v["appliedRevision"].as_str() else {
         return Ok(());
     };
-    let mut stacks = clusters::read_stacks(&*w, key)?;
-    let Some(p) = stacks.pending.take_if(|p| p.digest == applied) else {
+    let Some(p) = clusters::pending_stack(&*w, key)?.filter(|p| p.digest == applied) else {
         return Ok(());
     };
     obj.status.profiles = p.desired.profiles.clone();
     obj.status.applied_stack = Some(p.digest.clone());
-    if p.revision.is_some() && v["phase"] == "Running" && v["health"] == "Healthy" {
+    let done = p.revision.is_some() && v["phase"] == "Running" && v["health"] == "Healthy";
+    if done {
         obj.status.revision = p.revision;
-    } else {
-        // Not healthy yet: keep it pending for the revision, applied for the Profile view.
-        stacks.pending = Some(p.clone());
     }
-    stacks.applied = Some(p);
-    clusters::write_stacks(w, key, &stacks)?;
+    // Not healthy yet: it stays pending for the revision, and is applied for the Profile view.
+    clusters::apply_stack(w, key, &p, !done)?;
     Ok(())
 }
 

@@ -252,7 +252,7 @@ fn plan_cluster(
                 .map(move |(v, _)| format!("{p}.{v}"))
         })
         .collect();
-    let applied = clusters::read_stacks(r, key)?.applied;
+    let applied = clusters::applied_stack(r, key)?;
     let current: &[DesiredLayer] = applied
         .as_ref()
         .map_or(&[][..], |s| s.desired.layers.as_slice());
