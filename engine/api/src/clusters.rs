@@ -39,7 +39,9 @@ use fleetplane_domain::profile::{CloudType, MASK, ProfileVersion};
 use fleetplane_domain::template::{AssignedBy, Assignment, RefScope};
 use fleetplane_runtime::NewRun;
 use fleetplane_store::tables::kinds;
-use fleetplane_store::{ObjectKey, Precondition, ReadOps, Reference, Scope, WriteExt, WriteOps};
+use fleetplane_store::{
+    ObjectKey, Precondition, ReadExt as _, ReadOps, Reference, Scope, WriteExt, WriteOps,
+};
 use fleetplane_workflow::Item;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -799,9 +801,8 @@ fn event_row_key(key: &ObjectKey, seq: u64) -> ObjectKey {
 }
 
 fn events_head(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<EventsHead> {
-    Ok(r.get(&events_key(key))?
-        .map(|rec| rec.decode::<EventsHead>())
-        .transpose()?
+    Ok(r.get_as::<EventsHead>(&events_key(key))?
+        .map(|(h, _)| h)
         .unwrap_or_default())
 }
 
@@ -958,16 +959,14 @@ fn pending_stack_key(key: &ObjectKey) -> ObjectKey {
 }
 
 fn stored_stacks(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<StoredStacks> {
-    Ok(r.get(&stacks_key(key))?
-        .map(|rec| rec.decode::<StoredStacks>())
-        .transpose()?
+    Ok(r.get_as::<StoredStacks>(&stacks_key(key))?
+        .map(|(s, _)| s)
         .unwrap_or_default())
 }
 
 fn own_pending_stack(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Option<StackRecord>> {
-    Ok(r.get(&pending_stack_key(key))?
-        .map(|rec| rec.decode::<StackRecord>())
-        .transpose()?)
+    Ok(r.get_as::<StackRecord>(&pending_stack_key(key))?
+        .map(|(p, _)| p))
 }
 
 /// Reads a cluster's stacks.
