@@ -9,8 +9,8 @@ use fleetplane_workflow::{Definition, Effect, Event, Item, RunState, apply};
 use jiff::Timestamp;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, RwLock};
-use tokio::sync::{Notify, watch};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Tuning.
@@ -18,7 +18,8 @@ use tokio::task::JoinSet;
 pub struct RuntimeConfig {
     /// At most this many events are applied per batch (one commit).
     pub batch_events: usize,
-    /// At most this many external effects are in flight at once.
+    /// At most this many external effects are performed at once. Each slot takes the next
+    /// queued effect as soon as its last one is answered, whatever the batches are doing.
     pub max_in_flight: usize,
     /// Parsed states of non-terminal runs kept in memory between batches; beyond this, only
     /// the runs of the last batch are kept (a busy parent stays hot; others are re-read).
@@ -81,6 +82,12 @@ enum Source {
 
 type Answer = (u64, String, Option<Event>);
 
+/// An external effect to perform: its outbox sequence number, its run and the effect.
+type Job = (u64, String, Effect);
+
+/// External effects waiting for a slot, in the order they were committed.
+type Queue = Arc<Mutex<VecDeque<Job>>>;
+
 /// The durable runtime. One per store: it is the only writer of runs.
 pub struct Runtime {
     client: RuntimeClient,
@@ -90,8 +97,12 @@ pub struct Runtime {
     config: RuntimeConfig,
     commits: watch::Sender<u64>,
     cache: HashMap<String, (RunHeader, RunState)>,
-    queued: VecDeque<(u64, String, Effect)>,
-    in_flight: JoinSet<Answer>,
+    queued: Queue,
+    /// The performing slots: each takes queued effects one after the other until none is left.
+    slots: JoinSet<()>,
+    answered: mpsc::UnboundedSender<Answer>,
+    answers_in: mpsc::UnboundedReceiver<Answer>,
+    /// Answers received and not yet committed.
     answers: Vec<Answer>,
 }
 
@@ -275,6 +286,7 @@ impl Runtime {
                 }
             }
         }
+        let (answered, answers_in) = mpsc::unbounded_channel();
         Ok(Self {
             client: RuntimeClient {
                 store,
@@ -287,8 +299,10 @@ impl Runtime {
             config,
             commits: watch::channel(0).0,
             cache: HashMap::new(),
-            queued,
-            in_flight: JoinSet::new(),
+            queued: Arc::new(Mutex::new(queued)),
+            slots: JoinSet::new(),
+            answered,
+            answers_in,
             answers: Vec::new(),
         })
     }
@@ -374,7 +388,10 @@ impl Runtime {
 
     /// Whether external effects are being performed or wait to be.
     pub fn busy(&self) -> bool {
-        !self.in_flight.is_empty() || !self.queued.is_empty() || !self.answers.is_empty()
+        !self.slots.is_empty()
+            || !self.queue().is_empty()
+            || !self.answers.is_empty()
+            || !self.answers_in.is_empty()
     }
 
     /// Runs batches until nothing is ready at the clock's current instant: no inbox event, no
@@ -390,8 +407,11 @@ impl Runtime {
             if report.applied > 0 {
                 continue;
             }
-            if let Some(done) = self.in_flight.join_next().await {
-                self.collect(done);
+            if !self.slots.is_empty() {
+                tokio::select! {
+                    Some(answer) = self.answers_in.recv() => self.answers.push(answer),
+                    Some(done) = self.slots.join_next() => slot_ended(done),
+                }
                 continue;
             }
             let next_timer = self
@@ -420,21 +440,55 @@ impl Runtime {
         }
     }
 
-    fn collect(&mut self, done: std::result::Result<Answer, tokio::task::JoinError>) {
-        match done {
-            Ok(answer) => self.answers.push(answer),
-            // A panicking executor leaves the effect in the outbox: performed again on restart.
-            Err(e) => tracing::error!(error = %e, "effect task failed"),
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Job>> {
+        self.queued.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes in the answers of performed effects: slots that ended first, so that every
+    /// answer a reaped slot sent is among them.
+    fn collect(&mut self) {
+        while let Some(done) = self.slots.try_join_next() {
+            slot_ended(done);
+        }
+        while let Ok(answer) = self.answers_in.try_recv() {
+            self.answers.push(answer);
         }
     }
 
-    fn spawn_effects(&mut self) {
-        while self.in_flight.len() < self.config.max_in_flight.max(1) {
-            let Some((seq, run, effect)) = self.queued.pop_front() else {
-                break;
-            };
-            let fut = self.executor.perform(&run, effect);
-            self.in_flight.spawn(async move { (seq, run, fut.await) });
+    /// Queues `effects` and opens slots for them, up to `max_in_flight`.
+    fn spawn_effects(&mut self, effects: Vec<Job>) {
+        let waiting = {
+            let mut q = self.queue();
+            q.extend(effects);
+            q.len()
+        };
+        let open = self
+            .config
+            .max_in_flight
+            .max(1)
+            .saturating_sub(self.slots.len())
+            .min(waiting);
+        for _ in 0..open {
+            let queued = self.queued.clone();
+            let executor = self.executor.clone();
+            let answered = self.answered.clone();
+            self.slots.spawn(async move {
+                loop {
+                    let next = queued
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .pop_front();
+                    let Some((seq, run, effect)) = next else {
+                        return;
+                    };
+                    let answer = executor.perform(&run, effect).await;
+                    if answered.send((seq, run, answer)).is_err() {
+                        return;
+                    }
+                    // An executor answering without waiting must not hold the thread.
+                    tokio::task::consume_budget().await;
+                }
+            });
         }
     }
 
@@ -445,9 +499,7 @@ impl Runtime {
     /// [`RuntimeError::Store`] (the batch is not committed and will be retried: its events are
     /// still in the inbox, timers and outbox), [`RuntimeError::Corrupt`].
     pub fn tick(&mut self) -> Result<TickReport> {
-        while let Some(done) = self.in_flight.try_join_next() {
-            self.collect(done);
-        }
+        self.collect();
         let now = self.clock.now();
         let limit = self.config.batch_events.max(1);
 
@@ -502,7 +554,7 @@ impl Runtime {
             }
         }
         if order.is_empty() && answered_only.is_empty() {
-            self.spawn_effects();
+            self.spawn_effects(Vec::new());
             return Ok(TickReport::default());
         }
 
@@ -511,8 +563,7 @@ impl Runtime {
             Ok((mut report, new_effects)) => {
                 // 3. Perform.
                 report.effects = new_effects.len();
-                self.queued.extend(new_effects);
-                self.spawn_effects();
+                self.spawn_effects(new_effects);
                 Ok(report)
             }
             Err(e) => {
@@ -533,7 +584,7 @@ impl Runtime {
         mut per_run: HashMap<String, Vec<(Source, Event)>>,
         answered_only: Vec<u64>,
         now: Timestamp,
-    ) -> Result<(TickReport, Vec<(u64, String, Effect)>)> {
+    ) -> Result<(TickReport, Vec<Job>)> {
         let store = self.client.store.clone();
         let mut w = store.write()?;
         for seq in answered_only {
@@ -655,7 +706,7 @@ fn internal(
     def: &Definition,
     effect: Effect,
     created: &mut HashSet<String>,
-    external: &mut Vec<(u64, String, Effect)>,
+    external: &mut Vec<Job>,
 ) -> Result<()> {
     match effect {
         Effect::SetTimer { timer, at } => w.set_timer(&timer_id(run, timer), run, millis(at))?,
@@ -736,4 +787,11 @@ fn consume(w: &mut dyn WriteOps, run: &str, src: Source) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn slot_ended(done: std::result::Result<(), tokio::task::JoinError>) {
+    // A panicking executor leaves its effect in the outbox: performed again on restart.
+    if let Err(e) = done {
+        tracing::error!(error = %e, "effect task failed");
+    }
 }

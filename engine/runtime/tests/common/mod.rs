@@ -101,7 +101,11 @@ impl EffectExecutor for Fake {
             }
             other => panic!("internal effect reached the executor: {other:?}"),
         };
-        Box::pin(async move { answer })
+        // Like a real executor's, the answer comes after a wait (here one scheduler pass).
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            answer
+        })
     }
 }
 
