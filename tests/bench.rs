@@ -135,6 +135,14 @@ fn bench_all_reports_every_figure_for_a_small_fleet() {
             let p = format!("/rollouts/{i}/{pointer}");
             assert!(number(&r, &p) > 0.0, "{p} not positive: {r:#}");
         }
+        // The server's CPU time: present, and no more than its cores could give in the time.
+        let cpu = number(&r, &format!("/rollouts/{i}/serverCpuSeconds"));
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        assert!(
+            cpu >= 0.0
+                && cpu <= number(&r, &format!("/rollouts/{i}/secondsToApplied")) * cores + 0.05,
+            "serverCpuSeconds {cpu}: {r:#}"
+        );
         assert!(
             number(&r, &format!("/rollouts/{i}/secondsToRunEnded"))
                 >= number(&r, &format!("/rollouts/{i}/secondsToApplied")),

@@ -137,7 +137,7 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         &project,
         &args,
         &rollouts,
-        commit_probe.commits_per_second,
+        (commit_probe.commits_per_second, server.as_ref()),
     )
     .await;
     let (create, rollouts) = match outcome {
@@ -185,7 +185,7 @@ async fn scenarios(
     project: &str,
     args: &BenchArgs,
     rollouts: &[rollout::Strategy],
-    commits_per_second: f64,
+    (commits_per_second, server): (f64, Option<&ChildServer>),
 ) -> anyhow::Result<(CreateFigures, Vec<RolloutFigures>)> {
     let create = create_scenario(client, project, args.clusters, args.concurrency).await?;
     let mut figures = Vec::new();
@@ -205,6 +205,7 @@ async fn scenarios(
                     pages_per_second: args.list_rate,
                 },
                 commits_per_second,
+                server,
             })
             .await?,
         );

@@ -68,6 +68,9 @@ pub struct RolloutFigures {
     pub clusters_skipped: u64,
     /// `clusters_updated / seconds_to_applied`.
     pub updates_per_second: f64,
+    /// CPU time the server used from the 202 to `Applied`, all threads, readers' requests
+    /// included (child process only).
+    pub server_cpu_seconds: Option<f64>,
     /// Latency of the template GETs that watched for `Applied`.
     pub template_polls: Latency,
     /// The readers during the rollout.
@@ -293,6 +296,19 @@ impl Report {
                 (
                     row("cluster updates/s"),
                     format!("{:.1}", r.updates_per_second),
+                ),
+                (
+                    row("server CPU"),
+                    r.server_cpu_seconds.map_or_else(
+                        || "not measured (remote server)".to_owned(),
+                        |cpu| {
+                            format!(
+                                "{cpu:.1} s ({:.2} cores busy; {:.2} ms per cluster update)",
+                                cpu / r.seconds_to_applied.max(f64::MIN_POSITIVE),
+                                1000.0 * cpu / r.clusters_updated.max(1) as f64
+                            )
+                        },
+                    ),
                 ),
                 (
                     row("transitions"),

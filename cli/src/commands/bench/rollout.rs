@@ -366,6 +366,8 @@ pub struct Plan<'a> {
     pub load: ReadLoad,
     /// The durable-commit probe's rate, for the fraction.
     pub commits_per_second: f64,
+    /// The server the bench started (its CPU time is read), if it started one.
+    pub server: Option<&'a super::server::ChildServer>,
 }
 
 /// Runs one rollout scenario.
@@ -392,6 +394,7 @@ pub async fn run(p: Plan<'_>) -> anyhow::Result<RolloutFigures> {
         .await
         .context("POST :upgrade")?;
     let started = Instant::now();
+    let cpu_before = p.server.and_then(super::server::ChildServer::cpu_time);
     let readers = Readers::start(client, project, n, p.load);
     let run = answer["run"]
         .as_str()
@@ -434,6 +437,11 @@ pub async fn run(p: Plan<'_>) -> anyhow::Result<RolloutFigures> {
     }
     .await;
     let seconds_to_applied = started.elapsed().as_secs_f64();
+    let server_cpu_seconds = p
+        .server
+        .and_then(super::server::ChildServer::cpu_time)
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before).as_secs_f64());
     let read_outcome = readers.finish().await;
     outcome?;
     let (get_latency, list_page_latency) = read_outcome?;
@@ -514,6 +522,7 @@ pub async fn run(p: Plan<'_>) -> anyhow::Result<RolloutFigures> {
         clusters_failed: count("failed"),
         clusters_skipped: count("skipped"),
         updates_per_second: per_second(updated, seconds_to_applied),
+        server_cpu_seconds,
         template_polls: Latency::of(polls),
         readers: p.load,
         get_latency,

@@ -137,6 +137,17 @@ impl ChildServer {
         parse_memory(&status)
     }
 
+    /// CPU time the server has used so far, user and system, all its threads (None where
+    /// `/proc` is not available).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        parse_cpu_ticks(&stat).map(|ticks| {
+            Duration::from_secs_f64(
+                ticks as f64 / f64::from(rustix::param::clock_ticks_per_second().max(1) as u32),
+            )
+        })
+    }
+
     /// The last lines of the server's log.
     pub fn log_tail(&self) -> String {
         let text = read_log(&self.log);
@@ -233,6 +244,17 @@ fn parse_memory(status: &str) -> Option<Memory> {
     })
 }
 
+/// `utime + stime` (clock ticks) from the text of `/proc/<pid>/stat`: fields 14 and 15, counted
+/// after the command name, which is in parentheses and may hold spaces.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some(field(14)? + field(15)?)
+}
+
 fn unique_temp_dir() -> anyhow::Result<PathBuf> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -289,6 +311,14 @@ mod tests {
         );
         assert_eq!(parse_memory("VmRSS: 12 kB\n"), None);
         assert_eq!(parse_memory("VmRSS: x kB\nVmHWM: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_are_user_plus_system_after_the_command_name() {
+        let stat = "4242 (fleet plane) S 1 4242 4242 0 -1 4194560 9 0 0 0 250 31 0 0 20 0 12 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(281));
+        assert_eq!(parse_cpu_ticks("4242 (x) S 1"), None);
+        assert_eq!(parse_cpu_ticks("no parenthesis"), None);
     }
 
     #[test]
