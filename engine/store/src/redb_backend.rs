@@ -489,19 +489,49 @@ impl RedbWrite<'_> {
         }
     }
 
-    fn drop_refs(&mut self, source: &str) -> Result<()> {
+    /// Makes `refs` the references `source` holds. Most writes keep an object's references
+    /// (a cluster's status changes, its events and stacks hold none): the list stored for
+    /// the object is compared first and nothing is rewritten when it is the same.
+    fn set_refs(&mut self, source: &str, refs: &[Reference]) -> Result<()> {
+        let mut sorted: Vec<&Reference> = refs.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let list: Vec<(&str, &str)> = sorted
+            .iter()
+            .map(|r| (r.relation, r.target.as_str()))
+            .collect();
+        let bytes = if list.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_vec(&list).map_err(|e| StoreError::Backend(e.to_string()))?)
+        };
         let mut held = self.txn.open_table(OBJECT_REFS).map_err(backend)?;
-        let old: Vec<(String, String)> = match held.remove(source).map_err(backend)? {
-            Some(v) => serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
+        let old = held
+            .get(source)
+            .map_err(backend)?
+            .map(|v| v.value().to_vec());
+        if old == bytes {
+            return Ok(());
+        }
+        let old: Vec<(String, String)> = match &old {
+            Some(v) => serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
                 key: source.to_owned(),
                 reason: e.to_string(),
             })?,
             None => Vec::new(),
         };
+        match &bytes {
+            Some(b) => held.insert(source, b.as_slice()).map_err(backend)?,
+            None => held.remove(source).map_err(backend)?,
+        };
         drop(held);
-        let mut refs = self.txn.open_table(REFS).map_err(backend)?;
+        let mut rows = self.txn.open_table(REFS).map_err(backend)?;
         for (relation, target) in old {
-            refs.remove(format!("{relation}{SEP}{target}{SEP}{source}").as_str())
+            rows.remove(format!("{relation}{SEP}{target}{SEP}{source}").as_str())
+                .map_err(backend)?;
+        }
+        for r in sorted {
+            rows.insert(ref_key(r, source).as_str(), ())
                 .map_err(backend)?;
         }
         Ok(())
@@ -528,26 +558,7 @@ impl WriteOps for RedbWrite<'_> {
             t.insert(enc.as_str(), Envelope::encode(rv, body).as_slice())
                 .map_err(backend)?;
         }
-        self.drop_refs(&enc)?;
-        if !refs.is_empty() {
-            let mut sorted: Vec<&Reference> = refs.iter().collect();
-            sorted.sort();
-            sorted.dedup();
-            let mut t = self.txn.open_table(REFS).map_err(backend)?;
-            for r in &sorted {
-                t.insert(ref_key(r, &enc).as_str(), ()).map_err(backend)?;
-            }
-            drop(t);
-            let list: Vec<(&str, &str)> = sorted
-                .iter()
-                .map(|r| (r.relation, r.target.as_str()))
-                .collect();
-            let bytes =
-                serde_json::to_vec(&list).map_err(|e| StoreError::Backend(e.to_string()))?;
-            let mut held = self.txn.open_table(OBJECT_REFS).map_err(backend)?;
-            held.insert(enc.as_str(), bytes.as_slice())
-                .map_err(backend)?;
-        }
+        self.set_refs(&enc, refs)?;
         Ok(rv)
     }
 
@@ -566,7 +577,7 @@ impl WriteOps for RedbWrite<'_> {
             let mut t = self.txn.open_table(OBJECTS).map_err(backend)?;
             t.remove(enc.as_str()).map_err(backend)?;
         }
-        self.drop_refs(&enc)?;
+        self.set_refs(&enc, &[])?;
         Ok(record)
     }
 

@@ -154,6 +154,41 @@ fn references_follow_rewrites_and_deletes() {
     );
     // a target that is a prefix of another must not match it
     assert!(!r.is_referenced(&uses("p/1.1")).unwrap());
+    drop(r);
+
+    // Rewriting with the same references (in any order, repeated) keeps them; an empty list
+    // drops them.
+    let mut w = s.write().unwrap();
+    w.put(
+        &cluster("a"),
+        b"{}",
+        Precondition::Any,
+        &[uses("q/2"), uses("p/1.1.0"), uses("q/2")],
+    )
+    .unwrap();
+    w.put(
+        &cluster("a"),
+        b"{}",
+        Precondition::Any,
+        &[uses("p/1.1.0"), uses("q/2")],
+    )
+    .unwrap();
+    w.commit().unwrap();
+    let r = s.read().unwrap();
+    for t in ["p/1.1.0", "q/2"] {
+        assert_eq!(
+            r.referrers(&uses(t), 10).unwrap(),
+            vec![cluster("a")],
+            "{t}"
+        );
+    }
+    drop(r);
+    let mut w = s.write().unwrap();
+    w.put(&cluster("a"), b"{}", Precondition::Any, &[]).unwrap();
+    w.commit().unwrap();
+    let r = s.read().unwrap();
+    assert!(!r.is_referenced(&uses("p/1.1.0")).unwrap());
+    assert!(!r.is_referenced(&uses("q/2")).unwrap());
 }
 
 #[test]
