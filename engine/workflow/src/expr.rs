@@ -88,6 +88,8 @@ pub fn compile_shared(source: &str) -> Result<Arc<Compiled>, ExprError> {
 #[derive(Debug)]
 pub struct Compiled {
     ast: Expression,
+    /// What it reads ([`Compiled::references`]), so that only those names are bound.
+    reads: References,
 }
 
 /// The names an expression reads, as `root.field` pairs (`inputs.maxFailures`); `field` is
@@ -140,7 +142,10 @@ pub fn compile(source: &str) -> Result<Compiled, ExprError> {
     if let Some((root, _)) = walk.refs.iter().find(|(r, _)| !ROOTS.contains(&r.as_str())) {
         return Err(ExprError::UnknownRoot(root.clone()));
     }
-    Ok(Compiled { ast })
+    Ok(Compiled {
+        ast,
+        reads: walk.refs,
+    })
 }
 
 fn first_line(s: &str) -> String {
@@ -237,9 +242,23 @@ impl Walk {
 impl Compiled {
     /// The `root.field` names this expression reads (comprehension variables excluded).
     pub fn references(&self) -> References {
-        let mut walk = Walk::default();
-        walk.visit(&self.ast, 0, &mut Vec::new());
-        walk.refs
+        self.reads.clone()
+    }
+
+    /// What the expression needs of `root`: `None` when it reads the root whole (or indexes
+    /// it), else the fields it reads by name — empty when it does not read the root at all.
+    /// A caller building a scope can leave out (or set to null) whatever is not asked for.
+    pub fn fields_read(&self, root: &str) -> Option<Vec<&str>> {
+        let mut fields = Vec::new();
+        for (r, field) in &self.reads {
+            if r == root {
+                if field.is_empty() {
+                    return None;
+                }
+                fields.push(field.as_str());
+            }
+        }
+        Some(fields)
     }
 
     /// Evaluates against `scope` and returns the value as JSON.
@@ -248,7 +267,7 @@ impl Compiled {
     /// [`ExprError::Eval`] when evaluation fails, [`ExprError::Type`] when the value has no JSON
     /// form (bytes, functions).
     pub fn eval(&self, scope: &Scope<'_>) -> Result<Value, ExprError> {
-        self.eval_prepared(&Prepared::new(scope))
+        self.eval_prepared(&Prepared::reading(scope, self))
     }
 
     /// Evaluates against bindings converted once (for many evaluations over one scope, such as
@@ -267,7 +286,7 @@ impl Compiled {
     /// # Errors
     /// As [`Compiled::eval`], and [`ExprError::Type`] when the value is not a boolean.
     pub fn eval_bool(&self, scope: &Scope<'_>) -> Result<bool, ExprError> {
-        self.eval_bool_prepared(&Prepared::new(scope))
+        self.eval_bool_prepared(&Prepared::reading(scope, self))
     }
 
     /// [`Compiled::eval_bool`] over prepared bindings.
@@ -311,6 +330,24 @@ impl Prepared {
         let mut ctx = cel::Context::with_env(Arc::clone(&ENV));
         for (name, value) in scope.bindings() {
             ctx.add_variable_from_value(name, from_json(value));
+        }
+        Self { ctx }
+    }
+
+    /// Binds the names of `scope` that `expr` reads; the others are null (converting a value
+    /// is the costly part of a single evaluation, and the run's step results can be large).
+    fn reading(scope: &Scope<'_>, expr: &Compiled) -> Self {
+        let mut ctx = cel::Context::with_env(Arc::clone(&ENV));
+        for (name, value) in scope.bindings() {
+            let read = expr.fields_read(name).is_none_or(|f| !f.is_empty());
+            ctx.add_variable_from_value(
+                name,
+                if read {
+                    from_json(value)
+                } else {
+                    cel::Value::Null
+                },
+            );
         }
         Self { ctx }
     }
@@ -427,6 +464,33 @@ mod tests {
             Err(ExprError::UnknownRoot(_))
         ));
         assert!(!COMPILED.lock().unwrap().contains_key("nope.x"));
+    }
+
+    #[test]
+    fn fields_read_say_what_a_scope_needs() {
+        let c = compile("steps.render.result.stack.changed && !inputs.upgradeNow").unwrap();
+        assert_eq!(c.fields_read("steps"), Some(vec!["render"]));
+        assert_eq!(c.fields_read("inputs"), Some(vec!["upgradeNow"]));
+        assert_eq!(c.fields_read("vars"), Some(vec![]));
+        // Indexing or using a root whole needs all of it.
+        assert_eq!(
+            compile("steps['render'] != null")
+                .unwrap()
+                .fields_read("steps"),
+            None
+        );
+        assert_eq!(compile("size(vars) > 0").unwrap().fields_read("vars"), None);
+        // What is not read is not bound: an unread root may be anything.
+        let steps = json!({"render": {"result": {"stack": {"changed": true}}}});
+        let inputs = json!({"upgradeNow": false});
+        let huge = json!({"x": [1, 2, 3]});
+        let scope = Scope {
+            steps: Some(&steps),
+            inputs: Some(&inputs),
+            vars: Some(&huge),
+            ..Scope::default()
+        };
+        assert_eq!(c.eval(&scope), Ok(json!(true)));
     }
 
     #[test]

@@ -217,23 +217,43 @@ impl<'a> Tx<'a> {
         item: Option<&Value>,
     ) -> Result<Value, String> {
         let compiled = expr::compile_shared(source).map_err(|e| e.to_string())?;
+        // Only what the expression reads is built: the step results in particular (stacks,
+        // observed clusters) are large, and most expressions read one field of the inputs.
+        let reads = |root: &str| compiled.fields_read(root).is_none_or(|f| !f.is_empty());
         let inputs = &self.state.inputs;
-        let vars = Value::Object(self.state.vars.clone());
-        let steps = Value::Object(
-            self.state
-                .results
-                .iter()
-                .map(|(k, v)| (k.clone(), json!({ "result": v })))
-                .collect(),
+        let vars = reads("vars").then(|| Value::Object(self.state.vars.clone()));
+        let steps = compiled.fields_read("steps").map_or_else(
+            || Some(self.state.results.iter().collect::<Vec<_>>()),
+            |ids| {
+                (!ids.is_empty()).then(|| {
+                    self.state
+                        .results
+                        .iter()
+                        .filter(|(k, _)| ids.contains(&k.as_str()))
+                        .collect()
+                })
+            },
         );
-        let run = self.run_json();
-        let cluster = self.state.subject.as_ref().map(Item::to_cel);
+        let steps = steps.map(|results| {
+            Value::Object(
+                results
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), json!({ "result": v })))
+                    .collect(),
+            )
+        });
+        let run = reads("run").then(|| self.run_json());
+        let cluster = if reads("cluster") {
+            self.state.subject.as_ref().map(Item::to_cel)
+        } else {
+            None
+        };
         let scope = Scope {
             inputs: Some(inputs),
-            vars: Some(&vars),
-            run: Some(&run),
+            vars: vars.as_ref(),
+            run: run.as_ref(),
             cluster: cluster.as_ref().or(item),
-            steps: Some(&steps),
+            steps: steps.as_ref(),
             result,
             item,
         };
