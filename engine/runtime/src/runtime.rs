@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Tuning.
@@ -21,6 +21,12 @@ pub struct RuntimeConfig {
     /// At most this many external effects are performed at once. Each slot takes the next
     /// queued effect as soon as its last one is answered, whatever the batches are doing.
     pub max_in_flight: usize,
+    /// At most this many effects are performed ahead of the batches that apply their
+    /// answers (in flight, or answered and not yet committed): a slot waits for room before
+    /// it takes the next effect. When the batches are the slower stage this bounds the
+    /// answers held in memory and the size of a batch (and so the latency of the requests
+    /// that share the cores with it).
+    pub max_answers_ahead: usize,
     /// Parsed states of non-terminal runs kept in memory between batches; beyond this, only
     /// the runs of the last batch are kept (a busy parent stays hot; others are re-read).
     pub cached_runs: usize,
@@ -31,6 +37,7 @@ impl Default for RuntimeConfig {
         Self {
             batch_events: 10_000,
             max_in_flight: 64,
+            max_answers_ahead: 1_024,
             cached_runs: 20_000,
         }
     }
@@ -101,6 +108,9 @@ pub struct Runtime {
     /// The performing slots: each takes queued effects one after the other until none is left.
     slots: JoinSet<()>,
     answered: mpsc::UnboundedSender<Answer>,
+    /// Room for effects performed ahead of the batches ([`RuntimeConfig::max_answers_ahead`]):
+    /// a slot takes a permit per effect, a committed batch gives back one per answer.
+    ahead: Arc<Semaphore>,
     answers_in: mpsc::UnboundedReceiver<Answer>,
     /// Answers received and not yet committed.
     answers: Vec<Answer>,
@@ -287,6 +297,7 @@ impl Runtime {
             }
         }
         let (answered, answers_in) = mpsc::unbounded_channel();
+        let ahead = Arc::new(Semaphore::new(config.max_answers_ahead.max(1)));
         Ok(Self {
             client: RuntimeClient {
                 store,
@@ -302,6 +313,7 @@ impl Runtime {
             queued: Arc::new(Mutex::new(queued)),
             slots: JoinSet::new(),
             answered,
+            ahead,
             answers_in,
             answers: Vec::new(),
         })
@@ -472,8 +484,13 @@ impl Runtime {
             let queued = self.queued.clone();
             let executor = self.executor.clone();
             let answered = self.answered.clone();
+            let ahead = self.ahead.clone();
             self.slots.spawn(async move {
                 loop {
+                    // The semaphore is never closed.
+                    let Ok(room) = ahead.acquire().await else {
+                        return;
+                    };
                     let next = queued
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -481,6 +498,8 @@ impl Runtime {
                     let Some((seq, run, effect)) = next else {
                         return;
                     };
+                    // Given back when a batch has committed the answer.
+                    room.forget();
                     let answer = executor.perform(&run, effect).await;
                     if answered.send((seq, run, answer)).is_err() {
                         return;
@@ -517,6 +536,7 @@ impl Runtime {
         };
         let answers: Vec<Answer> = self.answers.drain(..).collect();
         let answers_copy = answers.clone();
+        let taken = answers.len();
         let mut answered_only = Vec::new();
         let mut count = 0;
         for (seq, run, ev) in answers {
@@ -561,6 +581,7 @@ impl Runtime {
         // 2. Apply and write, in one transaction.
         match self.commit_batch(order, per_run, answered_only, now) {
             Ok((mut report, new_effects)) => {
+                self.ahead.add_permits(taken);
                 // 3. Perform.
                 report.effects = new_effects.len();
                 self.spawn_effects(new_effects);

@@ -167,13 +167,16 @@ async fn a_fan_out_over_1000_items_completes() {
     let path = dir.path().join("fleetplane.redb");
     let clock = Arc::new(ManualClock::new(t0()));
     let fake = Arc::new(Fake::new(1_000));
-    // A small state cache: most children are re-read from the store between batches.
+    // A small state cache: most children are re-read from the store between batches. Little
+    // room for answers ahead of the batches: the slots keep waiting for batches to commit.
     let mut rt = fleetplane_runtime::Runtime::open(
         open_store(&path),
         clock.clone(),
         fake.clone(),
         fleetplane_runtime::RuntimeConfig {
             cached_runs: 50,
+            max_in_flight: 8,
+            max_answers_ahead: 20,
             ..Default::default()
         },
     )
