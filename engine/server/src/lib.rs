@@ -288,10 +288,17 @@ async fn start_runtime(
 /// the cores a request is served first and the rollout takes what is left.
 struct RuntimeThreads(Option<tokio::runtime::Runtime>);
 
+/// At most this many threads for the runtime's blocking work (its batches, the effects'
+/// reads and renders). tokio's default, 512, let a rollout grow the pool to one thread per
+/// effect slot, and each thread keeps its own allocator heap: resident memory grew with the
+/// threads, not with the work (docs/configuration.md, "The runtime's threads").
+const RUNTIME_BLOCKING_THREADS: usize = 16;
+
 impl RuntimeThreads {
     fn start(nice: i32) -> anyhow::Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .thread_name("fleetplane-runtime")
+            .max_blocking_threads(RUNTIME_BLOCKING_THREADS)
             .enable_all()
             .on_thread_start(move || lower_thread_priority(nice))
             .build()
