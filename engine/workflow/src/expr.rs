@@ -261,6 +261,11 @@ impl Compiled {
         Some(fields)
     }
 
+    /// Whether the expression reads `root` at all (whole or some of its fields).
+    pub fn reads(&self, root: &str) -> bool {
+        self.fields_read(root).is_none_or(|f| !f.is_empty())
+    }
+
     /// Evaluates against `scope` and returns the value as JSON.
     ///
     /// # Errors
@@ -339,10 +344,9 @@ impl Prepared {
     fn reading(scope: &Scope<'_>, expr: &Compiled) -> Self {
         let mut ctx = cel::Context::with_env(Arc::clone(&ENV));
         for (name, value) in scope.bindings() {
-            let read = expr.fields_read(name).is_none_or(|f| !f.is_empty());
             ctx.add_variable_from_value(
                 name,
-                if read {
+                if expr.reads(name) {
                     from_json(value)
                 } else {
                     cel::Value::Null

@@ -143,7 +143,7 @@ impl ChildServer {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
         parse_cpu_ticks(&stat).map(|ticks| {
             Duration::from_secs_f64(
-                ticks as f64 / f64::from(rustix::param::clock_ticks_per_second().max(1) as u32),
+                ticks as f64 / rustix::param::clock_ticks_per_second().max(1) as f64,
             )
         })
     }

@@ -219,9 +219,10 @@ impl<'a> Tx<'a> {
         let compiled = expr::compile_shared(source).map_err(|e| e.to_string())?;
         // Only what the expression reads is built: the step results in particular (stacks,
         // observed clusters) are large, and most expressions read one field of the inputs.
-        let reads = |root: &str| compiled.fields_read(root).is_none_or(|f| !f.is_empty());
         let inputs = &self.state.inputs;
-        let vars = reads("vars").then(|| Value::Object(self.state.vars.clone()));
+        let vars = compiled
+            .reads("vars")
+            .then(|| Value::Object(self.state.vars.clone()));
         let steps = compiled.fields_read("steps").map_or_else(
             || Some(self.state.results.iter().collect::<Vec<_>>()),
             |ids| {
@@ -242,8 +243,8 @@ impl<'a> Tx<'a> {
                     .collect(),
             )
         });
-        let run = reads("run").then(|| self.run_json());
-        let cluster = if reads("cluster") {
+        let run = compiled.reads("run").then(|| self.run_json());
+        let cluster = if compiled.reads("cluster") {
             self.state.subject.as_ref().map(Item::to_cel)
         } else {
             None
