@@ -535,9 +535,8 @@ impl Runtime {
                 .push((src, ev));
         };
         let answers: Vec<Answer> = self.answers.drain(..).collect();
-        let answers_copy = answers.clone();
         let taken = answers.len();
-        let mut answered_only = Vec::new();
+        let mut answered_only: Vec<(u64, String)> = Vec::new();
         let mut count = 0;
         for (seq, run, ev) in answers {
             match ev {
@@ -545,7 +544,7 @@ impl Runtime {
                     push(run, Source::Answer(seq), ev);
                     count += 1;
                 }
-                None => answered_only.push(seq),
+                None => answered_only.push((seq, run)),
             }
         }
         {
@@ -578,8 +577,9 @@ impl Runtime {
             return Ok(TickReport::default());
         }
 
-        // 2. Apply and write, in one transaction.
-        match self.commit_batch(order, per_run, answered_only, now) {
+        // 2. Apply and write, in one transaction. The batch borrows its events: on failure
+        //    the answers among them are kept for the next attempt without having been copied.
+        match self.commit_batch(&order, &per_run, &answered_only, now) {
             Ok((mut report, new_effects)) => {
                 self.ahead.add_permits(taken);
                 // 3. Perform.
@@ -591,7 +591,15 @@ impl Runtime {
                 // Nothing was committed: forget the states changed in memory and keep the
                 // answers for the next attempt (their outbox entries are still there).
                 self.cache.clear();
-                self.answers.extend(answers_copy);
+                for run in order {
+                    for (src, ev) in per_run.remove(&run).unwrap_or_default() {
+                        if let Source::Answer(seq) = src {
+                            self.answers.push((seq, run.clone(), Some(ev)));
+                        }
+                    }
+                }
+                self.answers
+                    .extend(answered_only.into_iter().map(|(seq, run)| (seq, run, None)));
                 self.hook.aborted();
                 Err(e)
             }
@@ -601,26 +609,26 @@ impl Runtime {
     #[allow(clippy::type_complexity)]
     fn commit_batch(
         &mut self,
-        order: Vec<String>,
-        mut per_run: HashMap<String, Vec<(Source, Event)>>,
-        answered_only: Vec<u64>,
+        order: &[String],
+        per_run: &HashMap<String, Vec<(Source, Event)>>,
+        answered_only: &[(u64, String)],
         now: Timestamp,
     ) -> Result<(TickReport, Vec<Job>)> {
         let store = self.client.store.clone();
         let mut w = store.write()?;
-        for seq in answered_only {
-            w.remove_outbox(seq)?;
+        for (seq, _) in answered_only {
+            w.remove_outbox(*seq)?;
         }
         let mut report = TickReport::default();
         let mut new_effects = Vec::new();
         let mut finished = Vec::new();
         let mut created: HashSet<String> = HashSet::new();
-        let mut touched: HashSet<String> = HashSet::new();
+        let mut touched: HashSet<&str> = HashSet::new();
         for run in order {
-            let events = per_run.remove(&run).unwrap_or_default();
-            let (header, mut state) = match self.cache.remove(&run) {
+            let events = per_run.get(run).map_or(&[][..], Vec::as_slice);
+            let (header, mut state) = match self.cache.remove(run) {
                 Some(c) => c,
-                None => match w.run(&run)? {
+                None => match w.run(run)? {
                     Some(rec) => {
                         let s = crate::state::load_state(&*w, &rec)?;
                         (rec.header, s)
@@ -629,7 +637,7 @@ impl Runtime {
                         // Events for a run that does not exist: consume them.
                         tracing::warn!(run, "events for an unknown run dropped");
                         for (src, _) in events {
-                            consume(&mut *w, &run, src)?;
+                            consume(&mut *w, run, src)?;
                         }
                         continue;
                     }
@@ -637,15 +645,14 @@ impl Runtime {
             };
             let Some(def) = self.client.definition(&state.definition.digest) else {
                 tracing::error!(run, digest = %state.definition.digest, "definition not registered");
-                self.cache.insert(run, (header, state));
+                self.cache.insert(run.clone(), (header, state));
                 continue;
             };
             let mut journal: Vec<(u64, Vec<u8>)> = Vec::new();
             for (src, ev) in events {
-                consume(&mut *w, &run, src)?;
+                consume(&mut *w, run, src)?;
                 let previous = state.status;
-                let seen = ev.clone();
-                let t = apply(&mut state, &def, ev, now);
+                let t = apply(&mut state, &def, ev.clone(), now);
                 report.applied += 1;
                 let h = header_for(&state, header.project.clone(), header.cluster.clone());
                 self.hook.applied(
@@ -654,7 +661,7 @@ impl Runtime {
                         header: &h,
                         state: &state,
                         previous,
-                        event: &seen,
+                        event: ev,
                         journal: &t.journal,
                         now,
                     },
@@ -667,14 +674,14 @@ impl Runtime {
                         internal(
                             &mut *w,
                             &self.cache,
-                            (&run, header.project.as_deref()),
+                            (run, header.project.as_deref()),
                             &def,
                             e,
                             &mut created,
                             &mut new_effects,
                         )?;
                     } else if !self.hook.perform(&mut *w, &h, &e, now)? {
-                        let seq = w.push_outbox(&run, &to_json("effect", &e)?)?;
+                        let seq = w.push_outbox(run, &to_json("effect", &e)?)?;
                         new_effects.push((seq, run.clone(), e));
                     }
                 }
@@ -684,7 +691,7 @@ impl Runtime {
             if was_terminal
                 && !header.terminal
                 && let Some(c) = &header.cluster
-                && let Some(holder) = w.lock_cluster(c, &run)?
+                && let Some(holder) = w.lock_cluster(c, run)?
             {
                 // A re-driven run takes its cluster back; another run got there first.
                 tracing::warn!(run, cluster = %c, holder, "re-driven run cannot re-take its cluster lock");
@@ -692,15 +699,15 @@ impl Runtime {
             crate::state::write_state(&mut *w, &header, &mut state)?;
             let entries: Vec<(u64, &[u8])> =
                 journal.iter().map(|(s, b)| (*s, b.as_slice())).collect();
-            w.append_journal(&run, &entries)?;
+            w.append_journal(run, &entries)?;
             if header.terminal {
                 if let Some(c) = &header.cluster {
-                    w.unlock_cluster(c, &run)?;
+                    w.unlock_cluster(c, run)?;
                 }
                 finished.push(run);
             } else {
-                touched.insert(run.clone());
-                self.cache.insert(run, (header, state));
+                touched.insert(run.as_str());
+                self.cache.insert(run.clone(), (header, state));
             }
             report.runs += 1;
         }
@@ -708,10 +715,10 @@ impl Runtime {
         self.hook.committed();
         self.commits.send_modify(|n| *n += 1);
         for run in finished {
-            self.cache.remove(&run);
+            self.cache.remove(run);
         }
         if self.cache.len() > self.config.cached_runs {
-            self.cache.retain(|id, _| touched.contains(id));
+            self.cache.retain(|id, _| touched.contains(id.as_str()));
         }
         Ok((report, new_effects))
     }
@@ -799,12 +806,12 @@ fn internal(
 }
 
 /// Removes an applied event from where it was stored.
-fn consume(w: &mut dyn WriteOps, run: &str, src: Source) -> Result<()> {
+fn consume(w: &mut dyn WriteOps, run: &str, src: &Source) -> Result<()> {
     match src {
-        Source::Answer(seq) => w.remove_outbox(seq)?,
-        Source::Inbox(seq) => w.remove_inbox(run, seq)?,
+        Source::Answer(seq) => w.remove_outbox(*seq)?,
+        Source::Inbox(seq) => w.remove_inbox(run, *seq)?,
         Source::Timer(id) => {
-            w.remove_timer(&id)?;
+            w.remove_timer(id)?;
         }
     }
     Ok(())
