@@ -994,9 +994,19 @@ pub fn applied_stack(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Option<Stack
 /// # Errors
 /// Store errors.
 pub fn pending_stack(r: &dyn ReadOps, key: &ObjectKey) -> ApiResult<Option<StackRecord>> {
+    /// A record written before the split, decoding its `pending` alone: the applied stack
+    /// beside it is skipped, not built (the hook asks on every observation and when a run
+    /// ends, mostly of clusters that have no pending stack any more).
+    #[derive(Deserialize)]
+    struct Legacy {
+        #[serde(default)]
+        pending: Option<StackRecord>,
+    }
     match own_pending_stack(r, key)? {
         Some(p) => Ok(Some(p)),
-        None => Ok(stored_stacks(r, key)?.pending),
+        None => Ok(r
+            .get_as::<Legacy>(&stacks_key(key))?
+            .and_then(|(s, _)| s.pending)),
     }
 }
 

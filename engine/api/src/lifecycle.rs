@@ -497,7 +497,7 @@ fn apply_observation(obj: &mut ObjectOf<clusters::Cluster>, v: &Value) {
             _ => Health::Unknown,
         };
     }
-    if let Ok(nodes) = serde_json::from_value::<Vec<Node>>(v["nodes"].clone()) {
+    if let Ok(nodes) = <Vec<Node> as serde::Deserialize>::deserialize(&v["nodes"]) {
         obj.status.nodes = nodes;
     }
     obj.status.endpoint = v["endpoint"].as_str().map(str::to_owned);
