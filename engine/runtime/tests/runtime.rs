@@ -412,3 +412,64 @@ async fn a_hook_performs_the_effects_it_claims_inside_the_batch() {
         .collect();
     assert_eq!(logged, [b"claimed.one".to_vec(), b"claimed.three".to_vec()]);
 }
+
+/// Fails the batch (a store error) the first `left` times it is handed an answer.
+struct FailingHook {
+    left: std::sync::atomic::AtomicUsize,
+}
+
+impl fleetplane_runtime::TransitionHook for FailingHook {
+    fn applied(
+        &self,
+        _w: &mut dyn fleetplane_store::WriteOps,
+        t: &fleetplane_runtime::Applied<'_>,
+    ) -> Result<(), fleetplane_store::StoreError> {
+        use std::sync::atomic::Ordering;
+        if matches!(t.event, Event::StepCompleted { .. })
+            && self
+                .left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(fleetplane_store::StoreError::Unavailable(
+                "injected failure".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A batch that fails commits nothing and keeps the answers it was applying: the next batch
+/// applies them, and no effect is performed twice for it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_batch_keeps_its_answers_for_the_next() {
+    const STEPS: &str = "kind: Workflow\nmetadata: {name: steps, version: 1.0.0}\nspec:\n  purpose: update\n  steps:\n    - render: {}\n    - provider: {operation: update-cluster}\n    - provider: {operation: describe-cluster}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let fake = Arc::new(Fake::new(1));
+    let hook = Arc::new(FailingHook { left: 3.into() });
+    let mut rt = runtime(&dir.path().join("f.redb"), &clock, fake.clone()).with_hook(hook);
+    let digest = rt.register(parse_definition(STEPS.as_bytes()).unwrap());
+    rt.start_run(new_run("s", &digest)).unwrap();
+    let mut failures = 0;
+    for _ in 0..20 {
+        match rt.run_until_idle().await {
+            Ok(_) if state(&rt, "s").status.is_terminal() => break,
+            Ok(_) => {}
+            Err(RuntimeError::Store(_)) => failures += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(failures, 3, "three batches failed before one committed");
+    assert_eq!(state(&rt, "s").status, RunStatus::Succeeded);
+    let steps: Vec<String> = fake
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.1.clone())
+        .collect();
+    assert_eq!(steps.len(), 2, "one call per provider step: {steps:?}");
+    journal(&rt, "s");
+    assert!(rt.store().read().unwrap().outbox(0, 10).unwrap().is_empty());
+}
