@@ -20,7 +20,8 @@ pub use macros::{Macro, MacroScope, MacroSpec, Macros, SystemValues};
 pub use pack::{Catalog, Layer, Pack, PackSpec, PackType, PackVersion, validate_custom_pack};
 pub use render::{
     RenderedLayer, TemplateContext, TemplateError, TemplateRefs, check_template,
-    referenced_variables, render_template, render_version,
+    is_valid_values_yaml, referenced_variables, render_template, render_values_as_saved,
+    render_version,
 };
 pub use variable::{
     Format, InputType, MASK, Variable, VariableOption, compile_regex, validate_format,

@@ -12,7 +12,7 @@ use super::limits::{
 };
 use super::macros::{Macros, SYSTEM_VALUE_NAMES, SystemValues, is_system_path};
 use super::pack::{Layer, PackType};
-use super::template::{self, Tag};
+use super::template::{self, Spot, Tag};
 use super::variable::ValueChecker;
 use super::version::{CloudType, Manifest, ProfileVersion};
 use crate::error::{DomainError, Problems, index, path};
@@ -21,10 +21,10 @@ use minijinja::value::{Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 pub use super::template::TemplateError;
 
@@ -118,6 +118,86 @@ thread_local! {
     /// Whether the render running on this thread printed a value that could change the YAML
     /// structure checked when the version was saved.
     static STRUCTURAL_OUTPUT: Cell<bool> = const { Cell::new(false) };
+    /// For the render running on this thread: where each of its expressions prints
+    /// ([`template::expression_spots`]), and how many it has printed so far. A statement-free
+    /// template prints each `{{ … }}` once, in order.
+    static SPOTS: RefCell<Option<Arc<[Spot]>>> = const { RefCell::new(None) };
+    static PRINTED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// [`template::expression_spots`] by template source: the same few layer templates render for
+/// every cluster, and finding the spots parses the template's YAML.
+static SPOTS_BY_SOURCE: LazyLock<Mutex<HashMap<String, Arc<[Spot]>>>> =
+    LazyLock::new(Mutex::default);
+
+/// The most templates [`SPOTS_BY_SOURCE`] holds before it starts over.
+const SPOTS_CACHE_SIZE: usize = 1024;
+
+fn expression_spots(src: &str, tags: &[Tag<'_>]) -> Arc<[Spot]> {
+    if let Ok(cache) = SPOTS_BY_SOURCE.lock()
+        && let Some(v) = cache.get(src)
+    {
+        return Arc::clone(v);
+    }
+    let v: Arc<[Spot]> = template::expression_spots(src, tags).into();
+    if let Ok(mut cache) = SPOTS_BY_SOURCE.lock() {
+        if cache.len() >= SPOTS_CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(src.to_owned(), Arc::clone(&v));
+    }
+    v
+}
+
+/// Whether YAML takes `c` unescaped inside a quoted scalar: printable, not a line break.
+fn yaml_printable(c: char) -> bool {
+    matches!(c, ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FEFE}' | '\u{FF00}'..='\u{FFFD}')
+        || u32::from(c) >= 0x1_0000
+}
+
+/// Whether printing `s` at `spot` keeps the YAML structure the save-time check saw (beyond
+/// what [`is_structurally_inert`] output keeps everywhere).
+fn fits(spot: Spot, s: &str) -> bool {
+    match spot {
+        Spot::Other => false,
+        Spot::Value => is_quoted_scalar(s),
+        Spot::InDoubleQuoted => s
+            .chars()
+            .all(|c| yaml_printable(c) && c != '"' && c != '\\'),
+        Spot::InSingleQuoted => s.chars().all(|c| yaml_printable(c) && c != '\''),
+    }
+}
+
+/// Whether `s` is one complete double-quoted YAML scalar on one line, as the `quote` filter
+/// prints it (a JSON string): a `"` at each end and none unescaped between, only JSON escapes
+/// (no `\\u` of a lone surrogate) and only characters YAML takes unescaped.
+fn is_quoted_scalar(s: &str) -> bool {
+    let Some(inner) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return false;
+    };
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('"' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't') => {}
+                Some('u') => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    match u32::from_str_radix(&hex, 16) {
+                        Ok(u)
+                            if hex.len() == 4
+                                && hex.chars().all(|h| h.is_ascii_hexdigit())
+                                && !(0xD800..=0xDFFF).contains(&u) => {}
+                        _ => return false,
+                    }
+                }
+                _ => return false,
+            },
+            '"' => return false,
+            c if yaml_printable(c) => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Whether printing `s` where the save-time check saw a placeholder scalar keeps the YAML valid in
@@ -365,7 +445,16 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
             ValueKind::Number | ValueKind::Bool => is_structurally_inert(&value.to_string()),
             _ => false,
         };
-        if !inert {
+        let at = PRINTED.with(|p| p.replace(p.get() + 1));
+        let safe = inert
+            || (value.kind() == ValueKind::String
+                && SPOTS.with(|s| {
+                    s.borrow().as_ref().is_some_and(|v| {
+                        v.get(at)
+                            .is_some_and(|&spot| fits(spot, value.as_str().unwrap_or_default()))
+                    })
+                }));
+        if !safe {
             STRUCTURAL_OUTPUT.with(|c| c.set(true));
         }
         minijinja::escape_formatter(out, state, value)
@@ -522,12 +611,22 @@ fn render_with(src: &str, ctx: &Value) -> Result<Rendered, TemplateError> {
     let tmpl = ENV.template_from_str(src).map_err(|e| convert(&e))?;
     FILTER_BYTES.with(|b| b.set(0));
     STRUCTURAL_OUTPUT.with(|c| c.set(false));
+    let statements = template::has_statements(&tags);
+    let exprs = tags
+        .iter()
+        .filter(|t| t.kind == template::TagKind::Expr)
+        .count();
+    SPOTS.with(|s| *s.borrow_mut() = (!statements).then(|| expression_spots(src, &tags)));
+    PRINTED.with(|p| p.set(0));
     let mut out = CappedWriter {
         buf: Vec::new(),
         overflowed: false,
     };
     let result = tmpl.render_captured_to(ctx.clone(), &mut out);
-    let recheck = template::has_statements(&tags) || STRUCTURAL_OUTPUT.with(Cell::get);
+    SPOTS.with(|s| *s.borrow_mut() = None);
+    // Each expression printed exactly once, or the positions do not say which print was where.
+    let recheck =
+        statements || STRUCTURAL_OUTPUT.with(Cell::get) || PRINTED.with(Cell::get) != exprs;
     match result {
         Ok(_) => String::from_utf8(out.buf)
             .map(|text| Rendered { text, recheck })
@@ -548,6 +647,39 @@ fn render_with(src: &str, ctx: &Value) -> Result<Rendered, TemplateError> {
 /// undefined, or exceeds a limit; with its line when known.
 pub fn render_template(src: &str, ctx: &TemplateContext) -> Result<String, TemplateError> {
     render_with(src, &ctx.to_value()).map(|r| r.text)
+}
+
+/// Renders a layer's template and parses the output again when what it printed could have
+/// changed the YAML structure checked when the version was saved.
+fn render_checked(src: &str, ctx: &Value, multi: bool) -> Result<String, TemplateError> {
+    let out = render_with(src, ctx)?;
+    if out.recheck {
+        template::check_yaml(&out.text, multi, true).map_err(|e| TemplateError {
+            line: e.line,
+            message: format!("after rendering, {}", e.message),
+        })?;
+    }
+    Ok(out.text)
+}
+
+/// Renders a values template as a layer's values are rendered: `None` when the template fails
+/// the YAML check a version's values get when saved, else the render, its output parsed again
+/// only when what it printed could have changed that structure. A fuzzing oracle: whenever
+/// this skipped the parse, its output must still be one valid YAML document.
+#[doc(hidden)]
+pub fn render_values_as_saved(
+    src: &str,
+    ctx: &TemplateContext,
+) -> Option<Result<String, TemplateError>> {
+    template::check_values(src).ok()?;
+    Some(render_checked(src, &ctx.to_value(), false))
+}
+
+/// Whether `text` is one YAML document, duplicate keys refused (the post-render check).
+#[doc(hidden)]
+#[must_use]
+pub fn is_valid_values_yaml(text: &str) -> bool {
+    template::check_yaml(text, false, true).is_ok()
 }
 
 /// Renders every layer (values and manifests) of a profile version for one cluster.
@@ -613,17 +745,7 @@ pub fn render_version(
     let mut rendered = Vec::with_capacity(spec.layers.len());
     for (i, layer) in spec.layers.iter().enumerate() {
         let at = index("spec.layers", i);
-        let render = |src: &str, multi: bool| {
-            render_with(src, &ctx).and_then(|out| {
-                if out.recheck {
-                    template::check_yaml(&out.text, multi, true).map_err(|e| TemplateError {
-                        line: e.line,
-                        message: format!("after rendering, {}", e.message),
-                    })?;
-                }
-                Ok(out.text)
-            })
-        };
+        let render = |src: &str, multi: bool| render_checked(src, &ctx, multi);
         let values = render(&layer.values, false).unwrap_or_else(|e| {
             problems.push(
                 path(&at, "values"),
@@ -774,7 +896,116 @@ mod tests {
         }
     }
 
+    /// Templates printing `{{ var.v | quote }}` where a quoted scalar may stand for the whole
+    /// value, and where it may not (inside a plain scalar, as a key, trimmed, after
+    /// statements); and plain `{{ var.v }}` inside quoted scalars.
+    const QUOTE_STANDALONE: [&str; 8] = [
+        "a: {{ var.v | quote }}\n",
+        "a: {{ var.v | quote }} # note\nb: 2\n",
+        "l:\n  - {{ var.v | quote }}\n  - x\n",
+        "f: [{{ var.v | quote }}, {a: {{ var.v | quote }}}]\n",
+        "m:\n  k:\n    {{ var.v | quote }}\n",
+        "{{ var.v | quote }}\n",
+        "? k\n: {{ var.v | quote }}\n",
+        "a: &x 1\nb: {{ var.v | quote }}\n",
+    ];
+    const QUOTE_ELSEWHERE: [&str; 8] = [
+        "a: \"x{{ var.v | quote }}\"\n",
+        "a: x{{ var.v | quote }}\n",
+        "a: {{ var.v | quote }}{{ var.v | quote }}\n",
+        "{{ var.v | quote }}: 1\n",
+        "a: \"first\n  {{ var.v | quote }}\n  end\"\n",
+        "a: |\n  {{ var.v | quote }}\n",
+        "a: {{- var.v | quote }}\n",
+        "{% if true %}a: {{ var.v | quote }}{% endif %}\n",
+    ];
+    const IN_DOUBLE_QUOTES: [&str; 3] = [
+        "a: \"{{ var.v }}\"\n",
+        "a: \"x {{ var.v }} y\" # c\n",
+        "l: [\"{{ var.v }}\", \"first\n  {{ var.v }} end\"]\n",
+    ];
+    const IN_SINGLE_QUOTES: [&str; 2] = ["a: '{{ var.v }}'\n", "a: 'x {{ var.v | quote }} y'\n"];
+    /// Unquoted output where a whole value stands: only inert or quoted output skips the parse.
+    const RAW_VALUES: [&str; 3] = ["a: {{ var.v }}\n", "l:\n  - {{ var.v }}\n", "{{ var.v }}\n"];
+
+    fn quoted_ctx(v: &str) -> Value {
+        let mut c = ctx();
+        c.variables.insert("v".into(), v.to_owned());
+        c.to_value()
+    }
+
+    fn rechecked(t: &str, v: &str) -> bool {
+        let out = render_with(t, &quoted_ctx(v)).unwrap();
+        if !out.recheck {
+            template::check_yaml(&out.text, false, true).expect(&out.text);
+        }
+        out.recheck
+    }
+
+    #[test]
+    fn output_is_parsed_again_only_where_it_could_change_the_structure() {
+        let tricky = "a: b # c ' \\ \u{e9} [x]";
+        for t in QUOTE_STANDALONE
+            .iter()
+            .chain(&QUOTE_ELSEWHERE)
+            .chain(&IN_DOUBLE_QUOTES)
+            .chain(&IN_SINGLE_QUOTES)
+            .chain(&RAW_VALUES)
+        {
+            template::check_values(t).expect(t);
+        }
+        for t in RAW_VALUES {
+            assert!(!rechecked(t, "plain"), "{t}");
+            assert!(rechecked(t, "a: b"), "{t}");
+            assert!(rechecked(t, "\"half"), "{t}");
+        }
+        for t in QUOTE_STANDALONE {
+            assert!(!rechecked(t, tricky), "{t}");
+            assert!(!rechecked(t, "with \"quotes\" and \n a line break"), "{t}");
+        }
+        for t in QUOTE_ELSEWHERE {
+            assert!(rechecked(t, "plain text"), "{t}");
+        }
+        for t in IN_DOUBLE_QUOTES {
+            assert!(!rechecked(t, "a: b # c ' [x] \u{e9}"), "{t}");
+            assert!(!rechecked(t, ""), "{t}: empty");
+            for bad in ["a\"b", "a\\b", "a\nb", "a\tb"] {
+                assert!(rechecked(t, bad), "{t}: {bad:?}");
+            }
+        }
+        for t in IN_SINGLE_QUOTES {
+            assert!(!rechecked(t, "a: b # c [x] \\ \u{e9}"), "{t}");
+            assert!(rechecked(t, "it's"), "{t}");
+        }
+        // Not the `quote` filter's form: a bare quote, a quote inside, a control character,
+        // escapes JSON does not have.
+        for printed in [
+            "\"",
+            "\"a\"b\"",
+            "\"a\u{7f}\"",
+            "\"\\x41\"",
+            "\"\\u+041\"",
+            "\"\\ud800\"",
+        ] {
+            assert!(!is_quoted_scalar(printed), "{printed}");
+        }
+        assert!(is_quoted_scalar("\"a \\\"b\\\" \\u00e9 \\n\""));
+    }
+
     proptest::proptest! {
+        /// Skipping the post-render parse is sound wherever it is skipped: any value, quoted by
+        /// the filter or printed as it is, keeps every one of these templates valid YAML.
+        #[test]
+        fn output_that_skips_the_parse_keeps_templates_valid(value in "\\PC{0,24}|[\"'\\\\:#{}\\[\\],&*!|>%@` \\n-]{0,12}") {
+            for t in QUOTE_STANDALONE.iter().chain(&QUOTE_ELSEWHERE).chain(&IN_DOUBLE_QUOTES).chain(&IN_SINGLE_QUOTES).chain(&RAW_VALUES) {
+                let out = render_with(t, &quoted_ctx(&value)).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+                if !out.recheck {
+                    let parsed = template::check_yaml(&out.text, false, true);
+                    proptest::prop_assert!(parsed.is_ok(), "{t} with {value:?}: {parsed:?}");
+                }
+            }
+        }
+
         /// Skipping the post-render parse is sound: an inert value printed where the save-time
         /// check saw a placeholder keeps every valid template valid.
         #[test]

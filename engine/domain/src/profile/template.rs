@@ -278,8 +278,19 @@ const PLACEHOLDER: &str = "x";
 /// The template with expressions replaced by [`PLACEHOLDER`] and statements and comments removed,
 /// plus, for mapping lines back, the neutral line of each removed newline run.
 fn neutralize(src: &str, tags: &[Tag<'_>]) -> (String, Vec<(usize, usize)>) {
+    let (out, shifts, _) = neutralize_at(src, tags);
+    (out, shifts)
+}
+
+/// [`neutralize`], plus the byte range each expression's placeholder takes in the result, in
+/// the expressions' order.
+fn neutralize_at(
+    src: &str,
+    tags: &[Tag<'_>],
+) -> (String, Vec<(usize, usize)>, Vec<std::ops::Range<usize>>) {
     let mut out = String::with_capacity(src.len());
     let mut shifts = Vec::new();
+    let mut spots = Vec::new();
     let mut last = 0;
     for tag in tags {
         out.push_str(&src[last..tag.start]);
@@ -292,12 +303,13 @@ fn neutralize(src: &str, tags: &[Tag<'_>]) -> (String, Vec<(usize, usize)>) {
             shifts.push((neutral_line, newlines));
         }
         if tag.kind == TagKind::Expr {
+            spots.push(out.len()..out.len() + PLACEHOLDER.len());
             out.push_str(PLACEHOLDER);
         }
         last = tag.end;
     }
     out.push_str(&src[last..]);
-    (out, shifts)
+    (out, shifts, spots)
 }
 
 fn yaml_options(strict_keys: bool) -> serde_saphyr::Options {
@@ -348,6 +360,112 @@ pub(crate) fn check_yaml(text: &str, multi: bool, strict_keys: bool) -> Result<(
 /// differ from its text's.
 pub(crate) fn has_statements(tags: &[Tag<'_>]) -> bool {
     tags.iter().any(|t| t.kind == TagKind::Stmt)
+}
+
+/// Where an expression prints, as far as the YAML structure around it is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spot {
+    /// Anywhere else (or not known): only structurally inert output keeps the structure.
+    Other,
+    /// Alone as a whole plain scalar in a value position (a mapping's value, a sequence's
+    /// entry, a document): any complete single-line double-quoted scalar may stand there.
+    Value,
+    /// Inside a double-quoted scalar's text: any text without `"`, `\` or line breaks.
+    InDoubleQuoted,
+    /// Inside a single-quoted scalar's text: any text without `'` or line breaks.
+    InSingleQuoted,
+}
+
+/// The [`Spot`] of each `{{ … }}` of a statement-free template, in order, so that a render
+/// whose output fits every spot need not parse its YAML again (see `render`). Keys are
+/// `Other` (two rendered keys could be equal), and so are expressions with an anchor or tag
+/// on their scalar or a whitespace-control marker. Any doubt — statements, YAML that does not
+/// parse, offsets the parser does not give — answers `Other`.
+pub(crate) fn expression_spots(src: &str, tags: &[Tag<'_>]) -> Vec<Spot> {
+    use granit_parser::{Event, Parser, ScalarStyle};
+    let exprs = tags.iter().filter(|t| t.kind == TagKind::Expr).count();
+    let mut out = vec![Spot::Other; exprs];
+    if has_statements(tags) {
+        return out;
+    }
+    let (neutral, _, spots) = neutralize_at(src, tags);
+    let bare: Vec<bool> = tags
+        .iter()
+        .filter(|t| t.kind == TagKind::Expr)
+        .map(|t| {
+            let inner = &src.as_bytes()[t.start + 2..t.end - 2];
+            !inner.starts_with(b"-")
+                && !inner.starts_with(b"+")
+                && !inner.ends_with(b"-")
+                && !inner.ends_with(b"+")
+        })
+        .collect();
+    // Whether the next node of each open mapping is a key (`None` for a sequence).
+    let mut open: Vec<Option<bool>> = Vec::new();
+    for next in Parser::new_from_str(&neutral) {
+        let Ok((event, span)) = next else {
+            return vec![Spot::Other; exprs];
+        };
+        let is_node = matches!(
+            event,
+            Event::Scalar(..)
+                | Event::SequenceStart(..)
+                | Event::MappingStart(..)
+                | Event::Alias(..)
+        );
+        let is_key = match open.last_mut() {
+            Some(Some(key_next)) if is_node => {
+                let key = *key_next;
+                *key_next = !key;
+                key
+            }
+            _ => false,
+        };
+        match event {
+            Event::Scalar(_, style, 0, None) if !is_key => {
+                let (Some(a), Some(b)) = (span.start.byte_offset(), span.end.byte_offset()) else {
+                    continue;
+                };
+                // The placeholders from the scalar's first byte on.
+                let first = spots.partition_point(|r| r.start < a);
+                match style {
+                    ScalarStyle::Plain
+                        if spots.get(first).is_some_and(|r| r.start == a && r.end == b) =>
+                    {
+                        out[first] = Spot::Value;
+                    }
+                    ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted => {
+                        let inside = if style == ScalarStyle::DoubleQuoted {
+                            Spot::InDoubleQuoted
+                        } else {
+                            Spot::InSingleQuoted
+                        };
+                        // Between the opening quote (at `a`) and the closing one (at `b - 1`).
+                        for i in first..spots.len() {
+                            if spots[i].start > a && spots[i].end < b {
+                                out[i] = inside;
+                            } else {
+                                break;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::SequenceStart(..) => open.push(None),
+            Event::MappingStart(..) => open.push(Some(true)),
+            Event::SequenceEnd | Event::MappingEnd => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    for (spot, bare) in out.iter_mut().zip(bare) {
+        if !bare {
+            *spot = Spot::Other;
+        }
+    }
+    out
 }
 
 /// Checks a template's YAML structure with its expressions neutralised (see `docs/profiles.md`).
