@@ -1,12 +1,17 @@
 //! Renders an arbitrary values template in the sandbox, checks it statically, and rewrites it as
 //! Palette text. Must never panic or hang (render fuel, recursion and output limits bound it).
+//! A template that passes the save-time YAML check must render to valid YAML, also where the
+//! render skipped parsing its output again.
 #![no_main]
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use fleetplane_domain::profile::import::rewrite_palette;
-use fleetplane_domain::profile::{TemplateContext, check_template, render_template};
+use fleetplane_domain::profile::{
+    TemplateContext, check_template, is_valid_values_yaml, render_template,
+    render_values_as_saved,
+};
 use libfuzzer_sys::fuzz_target;
 
 static CTX: LazyLock<TemplateContext> = LazyLock::new(|| {
@@ -23,6 +28,7 @@ static CTX: LazyLock<TemplateContext> = LazyLock::new(|| {
             ("enabled", "true"),
             ("empty", ""),
             ("tricky", "{{ var.region }}: [x, \"y\"]\n- z"),
+            ("spaced", "it's a: b # c, [d] \\ é"),
             ("long", &"a".repeat(4096)),
         ]),
         macros: map(&[("org", "acme"), ("env", "prod")]),
@@ -40,6 +46,11 @@ fuzz_target!(|text: &str| {
     // covers with `| default(…)`), so the two results are not compared.
     let _ = render_template(text, &CTX);
     let _ = check_template(text);
+    // A template a version could be saved with renders to valid YAML, whether or not the
+    // render parsed its output again (it skips that where what it printed cannot matter).
+    if let Some(Ok(out)) = render_values_as_saved(text, &CTX) {
+        assert!(is_valid_values_yaml(&out), "renders to invalid YAML: {out:?}");
+    }
     if let Ok((jinja, rewrites)) = rewrite_palette(text) {
         let _ = check_template(&jinja);
         let out = render_template(&jinja, &CTX);
