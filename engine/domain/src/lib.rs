@@ -2,6 +2,7 @@
 //! permissions, with no I/O. Everything here is deterministic and testable by tables.
 
 pub mod authz;
+mod cache;
 pub mod cluster;
 pub mod error;
 pub mod meta;

@@ -15,6 +15,7 @@ use super::pack::{Layer, PackType};
 use super::template::{self, Spot, Tag};
 use super::variable::ValueChecker;
 use super::version::{CloudType, Manifest, ProfileVersion};
+use crate::cache::TextCache;
 use crate::error::{DomainError, Problems, index, path};
 use base64::Engine as _;
 use minijinja::value::{Value, ValueKind};
@@ -22,9 +23,9 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 pub use super::template::TemplateError;
 
@@ -121,32 +122,21 @@ thread_local! {
     /// For the render running on this thread: where each of its expressions prints
     /// ([`template::expression_spots`]), and how many it has printed so far. A statement-free
     /// template prints each `{{ … }}` once, in order.
-    static SPOTS: RefCell<Option<Arc<[Spot]>>> = const { RefCell::new(None) };
+    static SPOTS: RefCell<Option<Arc<Vec<Spot>>>> = const { RefCell::new(None) };
     static PRINTED: Cell<usize> = const { Cell::new(0) };
 }
 
 /// [`template::expression_spots`] by template source: the same few layer templates render for
 /// every cluster, and finding the spots parses the template's YAML.
-static SPOTS_BY_SOURCE: LazyLock<Mutex<HashMap<String, Arc<[Spot]>>>> =
-    LazyLock::new(Mutex::default);
+static SPOTS_BY_SOURCE: LazyLock<TextCache<Vec<Spot>>> = LazyLock::new(|| TextCache::new(1024));
 
-/// The most templates [`SPOTS_BY_SOURCE`] holds before it starts over.
-const SPOTS_CACHE_SIZE: usize = 1024;
-
-fn expression_spots(src: &str, tags: &[Tag<'_>]) -> Arc<[Spot]> {
-    if let Ok(cache) = SPOTS_BY_SOURCE.lock()
-        && let Some(v) = cache.get(src)
-    {
-        return Arc::clone(v);
+fn expression_spots(src: &str, tags: &[Tag<'_>]) -> Arc<Vec<Spot>> {
+    let found = SPOTS_BY_SOURCE.get_or_try(src, || {
+        Ok::<_, std::convert::Infallible>(template::expression_spots(src, tags))
+    });
+    match found {
+        Ok(v) => v,
     }
-    let v: Arc<[Spot]> = template::expression_spots(src, tags).into();
-    if let Ok(mut cache) = SPOTS_BY_SOURCE.lock() {
-        if cache.len() >= SPOTS_CACHE_SIZE {
-            cache.clear();
-        }
-        cache.insert(src.to_owned(), Arc::clone(&v));
-    }
-    v
 }
 
 /// Whether YAML takes `c` unescaped inside a quoted scalar: printable, not a line break.

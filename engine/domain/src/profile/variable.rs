@@ -7,13 +7,14 @@
 use super::limits::{
     MAX_DESCRIPTION, MAX_REGEX_LEN, MAX_SHORT_TEXT, MAX_VALUE_BYTES, REGEX_SIZE_LIMIT,
 };
+use crate::cache::TextCache;
 use crate::error::{Problems, index, path};
 use base64::Engine as _;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 /// What API output shows instead of a sensitive value.
 pub const MASK: &str = "********";
@@ -314,26 +315,11 @@ fn regex_error_summary(e: &regex::Error) -> String {
 /// by `Arc`, not cloned: a cloned `Regex` starts with an empty pool of matching caches, so
 /// every checker built from a clone allocated and warmed its own caches on its first match
 /// (measured at 2.3 % of a rollout's CPU, docs/performance.md "Seventh round").
-static REGEX_CACHE: LazyLock<Mutex<HashMap<String, Arc<Regex>>>> = LazyLock::new(Mutex::default);
-
-/// The most patterns [`REGEX_CACHE`] holds before it starts over.
-const REGEX_CACHE_SIZE: usize = 512;
+static REGEX_CACHE: LazyLock<TextCache<Regex>> = LazyLock::new(|| TextCache::new(512));
 
 /// [`compile_regex`], remembering the result.
 fn compile_regex_cached(pattern: &str) -> Result<Arc<Regex>, String> {
-    if let Ok(cache) = REGEX_CACHE.lock()
-        && let Some(re) = cache.get(pattern)
-    {
-        return Ok(Arc::clone(re));
-    }
-    let re = Arc::new(compile_regex(pattern)?);
-    if let Ok(mut cache) = REGEX_CACHE.lock() {
-        if cache.len() >= REGEX_CACHE_SIZE {
-            cache.clear();
-        }
-        cache.insert(pattern.to_owned(), Arc::clone(&re));
-    }
-    Ok(re)
+    REGEX_CACHE.get_or_try(pattern, || compile_regex(pattern))
 }
 
 /// A variable definition with its pattern compiled once, for checking many values.
