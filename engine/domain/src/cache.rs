@@ -19,6 +19,12 @@ impl<V> TextCache<V> {
         }
     }
 
+    /// The value for `text`, computed by `f` when absent.
+    pub(crate) fn get_or(&self, text: &str, f: impl FnOnce() -> V) -> Arc<V> {
+        self.get_or_try(text, || Ok::<_, std::convert::Infallible>(f()))
+            .unwrap_or_else(|never| match never {})
+    }
+
     /// The value for `text`, computed by `f` when absent (errors are not kept). `f` runs
     /// without the cache locked, so two threads may compute the same text once each.
     pub(crate) fn get_or_try<E>(

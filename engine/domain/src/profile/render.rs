@@ -131,12 +131,7 @@ thread_local! {
 static SPOTS_BY_SOURCE: LazyLock<TextCache<Vec<Spot>>> = LazyLock::new(|| TextCache::new(1024));
 
 fn expression_spots(src: &str, tags: &[Tag<'_>]) -> Arc<Vec<Spot>> {
-    let found = SPOTS_BY_SOURCE.get_or_try(src, || {
-        Ok::<_, std::convert::Infallible>(template::expression_spots(src, tags))
-    });
-    match found {
-        Ok(v) => v,
-    }
+    SPOTS_BY_SOURCE.get_or(src, || template::expression_spots(src, tags))
 }
 
 /// Whether YAML takes `c` unescaped inside a quoted scalar: printable, not a line break.

@@ -58,6 +58,9 @@ pub(crate) struct Tag<'a> {
     pub end: usize,
     /// The inside, without whitespace-control markers and surrounding spaces.
     pub body: &'a str,
+    /// Whether it has a whitespace-control marker (`{{-`, `-}}`, `+`), which removes or keeps
+    /// the text's whitespace beside it.
+    pub marked: bool,
 }
 
 /// The 1-based line of byte offset `at`.
@@ -126,7 +129,8 @@ pub(crate) fn scan(src: &str) -> Result<Vec<Tag<'_>>, TemplateError> {
             }
             j += 1;
         };
-        let mut body = &src[start + 2..inner_end];
+        let inner = &src[start + 2..inner_end];
+        let mut body = inner;
         if kind != TagKind::Comment {
             body = body.strip_prefix(['-', '+']).unwrap_or(body);
             body = body.strip_suffix(['-', '+']).unwrap_or(body);
@@ -136,6 +140,7 @@ pub(crate) fn scan(src: &str) -> Result<Vec<Tag<'_>>, TemplateError> {
             start,
             end: inner_end + 2,
             body: body.trim(),
+            marked: body.len() != inner.len(),
         });
         i = inner_end + 2;
     }
@@ -389,17 +394,6 @@ pub(crate) fn expression_spots(src: &str, tags: &[Tag<'_>]) -> Vec<Spot> {
         return out;
     }
     let (neutral, _, spots) = neutralize_at(src, tags);
-    let bare: Vec<bool> = tags
-        .iter()
-        .filter(|t| t.kind == TagKind::Expr)
-        .map(|t| {
-            let inner = &src.as_bytes()[t.start + 2..t.end - 2];
-            !inner.starts_with(b"-")
-                && !inner.starts_with(b"+")
-                && !inner.ends_with(b"-")
-                && !inner.ends_with(b"+")
-        })
-        .collect();
     // Whether the next node of each open mapping is a key (`None` for a sequence).
     let mut open: Vec<Option<bool>> = Vec::new();
     for next in Parser::new_from_str(&neutral) {
@@ -460,8 +454,9 @@ pub(crate) fn expression_spots(src: &str, tags: &[Tag<'_>]) -> Vec<Spot> {
             _ => {}
         }
     }
-    for (spot, bare) in out.iter_mut().zip(bare) {
-        if !bare {
+    let exprs = tags.iter().filter(|t| t.kind == TagKind::Expr);
+    for (spot, tag) in out.iter_mut().zip(exprs) {
+        if tag.marked {
             *spot = Spot::Other;
         }
     }
@@ -521,6 +516,8 @@ mod tests {
                 (TagKind::Stmt, "endif"),
             ]
         );
+        let marked: Vec<bool> = tags.iter().map(|t| t.marked).collect();
+        assert_eq!(marked, [false, true, false, false, true]);
         assert_eq!(scan("a\n{{ x").unwrap_err().line, Some(2));
         assert!(scan("{{ 'x }}").is_err());
         assert!(scan("{# x").is_err());
