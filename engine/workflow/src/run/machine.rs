@@ -1480,7 +1480,12 @@ impl<'a> Tx<'a> {
                             name: row.name.clone(),
                             ..Item::default()
                         });
-                        let child = child_run_id(&parent, &path, &item.name);
+                        let child = child_run_id(
+                            &parent,
+                            &path,
+                            u32::try_from(i).unwrap_or(u32::MAX),
+                            &item.name,
+                        );
                         row.child = Some(child.clone());
                         f.set_status(i, ItemStatus::Running);
                         self.record(Record::ChildStarted {

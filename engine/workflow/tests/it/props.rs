@@ -186,7 +186,7 @@ fn to_event(e: &Ev, state: &RunState, now: jiff::Timestamp, def: &Definition) ->
                 .map(|a| a.step.clone())
                 .unwrap_or_default();
             let child = if *real {
-                child_run_id(&state.id, &fanout, &item)
+                child_run_id(&state.id, &fanout, u32::from(*i), &item)
             } else {
                 "nope".into()
             };
