@@ -622,7 +622,9 @@ impl Runtime {
         let mut report = TickReport::default();
         let mut new_effects = Vec::new();
         let mut finished = Vec::new();
-        let mut created: HashSet<String> = HashSet::new();
+        // Children this batch creates, kept to be cached once it commits: their first events
+        // (in the next batches) need not read back and decode the state just written.
+        let mut created: HashMap<String, (RunHeader, RunState)> = HashMap::new();
         let mut touched: HashSet<&str> = HashSet::new();
         for run in order {
             let events = per_run.get(run).map_or(&[][..], Vec::as_slice);
@@ -717,9 +719,10 @@ impl Runtime {
         for run in finished {
             self.cache.remove(run);
         }
-        if self.cache.len() > self.config.cached_runs {
+        if self.cache.len() + created.len() > self.config.cached_runs {
             self.cache.retain(|id, _| touched.contains(id.as_str()));
         }
+        self.cache.extend(created);
         Ok((report, new_effects))
     }
 }
@@ -733,7 +736,7 @@ fn internal(
     (run, project): (&str, Option<&str>),
     def: &Definition,
     effect: Effect,
-    created: &mut HashSet<String>,
+    created: &mut HashMap<String, (RunHeader, RunState)>,
     external: &mut Vec<Job>,
 ) -> Result<()> {
     match effect {
@@ -742,7 +745,7 @@ fn internal(
             w.remove_timer(&timer_id(run, timer))?;
         }
         Effect::StartChild(spec) => {
-            let exists = created.contains(&spec.run)
+            let exists = created.contains_key(&spec.run)
                 || cache.contains_key(&spec.run)
                 || w.run(&spec.run)?.is_some();
             if !exists {
@@ -766,7 +769,7 @@ fn internal(
                 let child = RunState::for_child(&spec, def);
                 let header = header_for(&child, project.map(str::to_owned), Some(cluster));
                 w.put_run(&header, &to_json("run state", &child)?)?;
-                created.insert(spec.run.clone());
+                created.insert(spec.run.clone(), (header, child));
             }
             let started = Event::Started {
                 inputs: spec.inputs,
