@@ -222,11 +222,13 @@ impl EffectExecutor for ApiEffects {
                     None
                 }
                 Effect::Render { call, cluster, .. } => {
+                    let noted = state.clone();
                     let answer = state
                         .read(move |r| {
                             Ok(cluster_of(r, cluster.as_deref()).and_then(|(key, obj)| {
-                                let d = clusters::desired_of(r, &key, &obj.spec)
-                                    .map_err(|e| from_api(&e))?;
+                                let d =
+                                    clusters::desired_noting(&noted.renders, r, &key, &obj.spec)
+                                        .map_err(|e| from_api(&e))?;
                                 let applied = clusters::applied_stack(r, &key)
                                     .map_err(|e| from_api(&e))?
                                     .map(|a| a.desired);

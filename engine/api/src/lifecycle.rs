@@ -322,7 +322,7 @@ impl Lifecycle {
                 ) {
                     // The stack this call carries; it becomes the applied one if the run
                     // succeeds. The resolver refuses to send a different one.
-                    match clusters::desired_of(&*w, key, &obj.spec) {
+                    match clusters::desired_noted(&self.state.renders, &*w, key, &obj.spec) {
                         Ok(d) => clusters::record_pending_stack(
                             w,
                             key,

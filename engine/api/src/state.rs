@@ -64,6 +64,8 @@ pub struct Inner {
     providers: std::sync::OnceLock<Arc<crate::providers::ProviderRegistry>>,
     /// The workflow runtime's client and the built-in definitions, once the server set them.
     workflows: std::sync::OnceLock<crate::workflows::Workflows>,
+    /// Stacks rendered lately, for the runtime's hook ([`crate::clusters::desired_noted`]).
+    pub(crate) renders: crate::clusters::RecentRenders,
 }
 
 impl std::ops::Deref for AppState {
@@ -99,6 +101,7 @@ impl AppState {
             ready: AtomicBool::new(false),
             providers: std::sync::OnceLock::new(),
             workflows: std::sync::OnceLock::new(),
+            renders: crate::clusters::RecentRenders::default(),
         }))
     }
 

@@ -7,12 +7,14 @@
 
 mod envelope;
 mod key;
+mod readset;
 mod redb_backend;
 mod runs;
 pub mod tables;
 
 pub use envelope::{ENVELOPE_FORMAT, Envelope};
 pub use key::{Kind, ObjectKey, Scope, TENANT_DEFAULT};
+pub use readset::{ReadSet, Recording};
 pub use redb_backend::RedbStorage;
 pub use runs::{
     InboxEntry, OutboxEntry, RUN_RECORD_FORMAT, RunHeader, RunIndex, RunRecord, TimerEntry,

@@ -5,6 +5,9 @@
 
 use crate::fleet::*;
 use axum::http::Method;
+use fleetplane_api::clusters;
+use fleetplane_store::ObjectKey;
+use fleetplane_store::tables::kinds;
 use jiff::SignedDuration;
 use serde_json::{Value, json};
 
@@ -434,4 +437,79 @@ async fn a_cluster_unhealthy_after_an_update_fails_the_update_when_its_health_ch
         Some(pending.digest)
     );
     insta::assert_snapshot!("update_unhealthy", f.journal_log(&update).await);
+}
+
+/// The runtime's hook takes a provider call's stack from the `render` step that computed it
+/// moments before only while computing it again would give the same: the same spec, and
+/// nothing the render read changed since — whatever else the fleet writes meanwhile.
+#[tokio::test]
+async fn a_noted_render_is_taken_only_while_nothing_it_read_has_changed() {
+    let mut f = Fleet::ready().await;
+    let created = f
+        .cluster("noted", "UTC", json!({}), values("before", None))
+        .await;
+    let done = f
+        .finish(&run_of(&created), SignedDuration::from_hours(3))
+        .await;
+    assert_eq!(done["status"], "Succeeded", "{done}");
+    let store = f.api.state.store.clone();
+    let key = ObjectKey::project(PROJECT, kinds::CLUSTER, "noted");
+    let spec = || {
+        let r = store.read().unwrap();
+        clusters::load_key(&*r, &key).unwrap().unwrap().spec
+    };
+    let recent = clusters::RecentRenders::default();
+    let noted = |spec: &fleetplane_domain::cluster::ClusterSpec| {
+        let r = store.read().unwrap();
+        clusters::noted_render(&recent, &*r, &key, spec).unwrap()
+    };
+    let note = || {
+        let r = store.read().unwrap();
+        clusters::desired_noting(&recent, &*r, &key, &spec()).unwrap()
+    };
+
+    assert!(noted(&spec()).is_none(), "nothing noted yet");
+    let first = note();
+    let taken = noted(&spec()).expect("nothing changed");
+    assert_eq!(
+        (&taken.digest, &taken.inputs, taken.revision),
+        (&first.digest, &first.inputs, first.revision)
+    );
+
+    // Another cluster's writes are not among its reads.
+    f.cluster("other", "UTC", json!({}), values("x", None))
+        .await;
+    assert!(noted(&spec()).is_some(), "unrelated writes");
+
+    // Another spec is computed again.
+    let mut relabelled = spec();
+    relabelled.labels.insert("ring".into(), "late".into());
+    assert!(noted(&relabelled).is_none(), "another spec");
+
+    // A macro defined in its project: a list the render read has grown.
+    f.ok(
+        Method::PUT,
+        &format!("{P}/macros/noted_test"),
+        Some(json!({"spec": {"value": "v"}})),
+    )
+    .await;
+    assert!(noted(&spec()).is_none(), "a macro appeared");
+    note();
+    assert!(noted(&spec()).is_some(), "noted again");
+
+    // Its values changed: the render is another one.
+    f.ok(
+        Method::PATCH,
+        &format!("{P}/clusters/noted/variables"),
+        Some(json!({"variables": {"aws-standard": {"greeting": "after"}}})),
+    )
+    .await;
+    assert!(noted(&spec()).is_none(), "values changed");
+    let r = store.read().unwrap();
+    let now = clusters::desired_noted(&recent, &*r, &key, &spec()).unwrap();
+    assert_ne!(now.digest, first.digest);
+    assert_eq!(
+        now.digest,
+        clusters::desired_of(&*r, &key, &spec()).unwrap().digest
+    );
 }
