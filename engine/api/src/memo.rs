@@ -4,7 +4,9 @@
 //! maintenance policy's next window in a zone (once per cluster of a list page).
 //!
 //! Keys are digests of *every* input (content-addressed), so an entry can never be stale and
-//! one table serves every store in the process (tests run many servers in one process).
+//! one table serves every store in the process (tests run many servers in one process). The
+//! one table keyed otherwise, `clusters::RecentRenders` (by cluster), belongs to one server's
+//! state and checks each entry against the store before using it.
 
 use sha2::Digest as _;
 use std::collections::{HashMap, VecDeque};
